@@ -1,0 +1,87 @@
+"""The ``keras-mia`` command line (the stable interface of SPEC section 2).
+
+Heavy imports (TensorFlow, Keras) happen inside each command, so ``--help`` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main", "build_parser"]
+
+
+class CommandError(Exception):
+    """An error the user can fix; printed as one line, exit code 2."""
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from keras_mia.synth import generate
+
+    manifest = generate(args.recipe, args.out_dir, n=args.n, seed=args.seed, layout=args.layout)
+    print(f"Wrote synthetic data set '{args.recipe}' (synthetic, not real patient data): {manifest}")
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from keras_mia.data.validate import validate_manifest
+
+    report = validate_manifest(args.manifest)
+    for problem in report.problems:
+        print(problem)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Builds the argument parser of every ``keras-mia`` sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="keras-mia",
+        description="Reproduce classic medical-image deep-learning systems with Keras 3.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser(
+        "synth",
+        help="write a synthetic data set and its manifest.csv",
+        description="Write a synthetic data set for RECIPE (hello_world, breast_mri, mammo) "
+        "with OUT_DIR/manifest.csv, split train/val/test by patient.",
+    )
+    p.add_argument("recipe", help="recipe or data set name (see `keras-mia recipes`)")
+    p.add_argument("out_dir", help="folder to write (created)")
+    p.add_argument("--n", type=int, default=None, help="number of patients/images (default: per recipe)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument(
+        "--layout",
+        default="manifest",
+        choices=["manifest", "raw"],
+        help="'manifest' (default): PNG/DICOM + manifest.csv; 'raw': the public data set's "
+        "own on-disk layout, as input for `keras-mia prepare`",
+    )
+    p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser(
+        "validate",
+        help="check every row of a manifest; exit 1 if any problem",
+        description="Check every row of MANIFEST: files exist and decode, labels are known, "
+        "masks match their image's size, no patient is in two splits, no image is duplicated. "
+        "Prints every problem found (exit 1) or a summary (exit 0).",
+    )
+    p.add_argument("manifest", help="path to a manifest CSV")
+    p.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the command line; returns the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CommandError as err:
+        print(f"keras-mia {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
