@@ -25,7 +25,7 @@ demo: $(VENV)/.installed-runtime
 	$(BIN)/keras-mia demo
 
 lint: $(VENV)/.installed-test
-	$(BIN)/python -m flake8 keras_mia tests benchmarks
+	$(BIN)/python -m flake8 $(wildcard keras_mia tests benchmarks notebooks/*.py)
 
 test: $(VENV)/.installed-test lint
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)

@@ -19,7 +19,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from keras_mia.synth import generate
 
     manifest = generate(args.recipe, args.out_dir, n=args.n, seed=args.seed, layout=args.layout)
-    print(f"Wrote synthetic data set '{args.recipe}' (synthetic, not real patient data): {manifest}")
+    print(f"Wrote synthetic data set '{args.recipe}' (synthetic, not patient data): {manifest}")
     return 0
 
 
@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("recipe", help="recipe or data set name (see `keras-mia recipes`)")
     p.add_argument("out_dir", help="folder to write (created)")
-    p.add_argument("--n", type=int, default=None, help="number of patients/images (default: per recipe)")
+    p.add_argument(
+        "--n", type=int, default=None, help="number of patients/images (default: per recipe)"
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument(
         "--layout",
