@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import types
 import typing
-from typing import Any, Union
+from typing import Any, Literal, Union
 
 import yaml
 
@@ -23,6 +23,8 @@ class ConfigError(ValueError):
 
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
     if origin in (Union, types.UnionType):
         return " or ".join(_type_name(a) for a in typing.get_args(tp))
     if origin in (list, tuple):
@@ -54,6 +56,10 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if value is None:
             return None
         raise ConfigError(f"{where}: expected null. Received: {value!r}")
+    if origin is Literal:
+        if not isinstance(value, bool) and value in typing.get_args(tp):
+            return value
+        raise ConfigError(f"{where}: expected {_type_name(tp)}. Received: {value!r}")
     if dataclasses.is_dataclass(tp):
         if isinstance(value, tp):
             return value

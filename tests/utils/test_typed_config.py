@@ -2,6 +2,7 @@
 
 import dataclasses
 import enum
+from typing import Literal
 
 import pytest
 
@@ -34,6 +35,7 @@ class Outer:
     inner: Inner = dataclasses.field(default_factory=Inner)
     stages: list[Inner] = dataclasses.field(default_factory=list)
     flag: bool = False
+    channels: Literal[1, 3] = 1
 
     def validate(self):
         if min(self.image_size) < 1:
@@ -66,6 +68,8 @@ def test_builds_nested_and_coerces():
         ({"name": "x", "image_size": [0, 2]}, "image_size must be positive"),
         ({"name": "x", "stages": [{"epochs": 1}, {"lr": 1}]}, "stages[1].lr: unknown key"),
         ({}, "name: missing required key"),
+        ({"name": "x", "channels": 2}, "channels: expected one of 1, 3"),
+        ({"name": "x", "channels": True}, "channels: expected one of 1, 3"),
     ],
 )
 def test_errors_name_the_key(data, message):
