@@ -6,6 +6,7 @@ Heavy imports (TensorFlow, Keras) happen inside each command, so ``--help`` is i
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 __all__ = ["main", "build_parser"]
@@ -31,6 +32,33 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(problem)
     print(report.summary())
     return 0 if report.ok else 1
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    from keras_mia.recipes import list_recipes
+
+    recipes = list_recipes()
+    width = max(len(name) for name in recipes)
+    for name, description in recipes.items():
+        print(f"{name:<{width}}  {description}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from keras_mia.recipes import load_recipe
+
+    overrides = list(args.set or [])
+    if args.manifest:
+        overrides.append(f"manifest={args.manifest}")
+    config = load_recipe(args.config or args.recipe, overrides)
+    if args.config and config.name != args.recipe:
+        raise CommandError(
+            f"--config {args.config} is a '{config.name}' run. Received: recipe={args.recipe}"
+        )
+    from keras_mia.training.engine import train
+
+    train(config, args.out)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,16 +99,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("manifest", help="path to a manifest CSV")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser("recipes", help="list the recipes (reproduced systems)")
+    p.set_defaults(func=_cmd_recipes)
+
+    p = sub.add_parser(
+        "train",
+        help="train a recipe on a manifest into a run folder (resumable)",
+        description="Train RECIPE on MANIFEST into RUN_DIR. Re-running the same command after a "
+        "crash resumes from the last finished epoch. RUN_DIR/config.yaml is the fully resolved "
+        "configuration: `keras-mia train RECIPE --config RUN_DIR/config.yaml --out NEW_DIR` "
+        "repeats the run.",
+    )
+    p.add_argument("recipe", help="recipe name (see `keras-mia recipes`)")
+    p.add_argument("--manifest", help="manifest CSV to train on (from `synth` or `prepare`)")
+    p.add_argument("--out", required=True, help="run folder (created; resumed if it exists)")
+    p.add_argument("--config", help="a run's config.yaml to repeat (instead of the recipe file)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override any recipe key, e.g. --set training.epochs=3 --set data.image_size=[64,64]"
+        " (repeatable; values are YAML)",
+    )
+    p.set_defaults(func=_cmd_train)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the command line; returns the process exit code."""
+    # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) hides the real output.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    from keras_mia.utils.typed_config import ConfigError
+
     try:
         return int(args.func(args) or 0)
-    except CommandError as err:
+    except (CommandError, ConfigError) as err:
         print(f"keras-mia {args.command}: error: {err}", file=sys.stderr)
         return 2
 

@@ -42,11 +42,9 @@ def write_png(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
     top = 255 if bit_depth == 8 else 65535
     dtype = np.uint8 if bit_depth == 8 else np.uint16
     pixels = np.clip(np.rint(image), 0, top).astype(dtype)
-    if bit_depth == 16:
-        # Pillow's "I;16" mode stores native little-endian 16-bit samples.
-        Image.fromarray(pixels, mode="I;16").save(path)
-    else:
-        Image.fromarray(pixels).save(path)
+    # Pillow maps uint16 to its "I;16" mode by itself; the format is forced so that the
+    # file is PNG whatever its extension says.
+    Image.fromarray(pixels).save(path, format="PNG")
     return path
 
 

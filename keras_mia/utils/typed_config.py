@@ -149,7 +149,10 @@ def from_dict(cls: type, data: dict | None, where: str = "") -> Any:
             kwargs[name] = _coerce(data[name], hints[name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"{key}: missing required key ({_type_name(hints[name])})")
-    instance = cls(**kwargs)
+    try:
+        instance = cls(**kwargs)
+    except ValueError as err:  # checks in __post_init__
+        raise ConfigError(f"{where or cls.__name__}: {err}") from None
     validate = getattr(instance, "validate", None)
     if callable(validate):
         try:

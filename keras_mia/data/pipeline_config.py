@@ -1,0 +1,433 @@
+"""Configuration of the tf.data input pipelines (``keras_mia.data.pipeline``).
+
+A recipe's ``data`` and ``augment`` YAML sections map one to one onto :class:`PipelineConfig`
+and its nested :class:`AugmentConfig`: ``PipelineConfig.from_dict(d)`` checks every key and
+value (an unknown key or a value of the wrong type is an error naming the key, the expected
+type and the value received) and ``to_dict()`` gives the plain-Python form back (tuples as
+lists, so it can be dumped to YAML).
+
+Order of the per-image steps (``build_dataset`` and ``preprocess_image`` follow it):
+
+1. decode, in original units (``keras_mia.data.decode``);
+2. resize to ``image_size`` (``resize="stretch"`` or ``"pad"``; images bilinear, masks
+   nearest; the padding is zeros in original units, as in Shen et al.'s 16-bit PNGs);
+3. normalise: ``x = minmax(x)`` if ``minmax`` is set, then ``x = (x * rescale - mean) / std``;
+4. augment (training only): geometric transforms, then the additive intensity shift, all in
+   normalised units (so ``intensity_shift`` and ``fill_value`` are normalised units too);
+5. replicate to ``channels`` (1 or 3).
+
+Recipes of the reproduced systems, for reference:
+
+- Hello World (Lakhani): ``rescale=1/255``.
+- Breast MRI (Konz): ``minmax=(0, 255)``.
+- Shen et al. 16-bit PNGs: ``rescale=255/65535`` (to [0, 255]), ``mean=<training-set mean>``.
+- Dense prediction (Scuccimarra): ``mean=127, std=255`` gives ``(x - 127) / 255``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Literal, Union
+
+__all__ = [
+    "AugmentConfig",
+    "PipelineConfig",
+    "RESIZE_MODES",
+    "TASKS",
+    "LABEL_MODES",
+    "FILL_MODES",
+    "AUTOTUNE",
+]
+
+RESIZE_MODES: tuple[str, ...] = ("stretch", "pad")
+TASKS: tuple[str, ...] = ("classification", "segmentation")
+LABEL_MODES: tuple[str, ...] = ("binary", "int", "categorical")
+FILL_MODES: tuple[str, ...] = ("constant", "reflect", "nearest", "wrap")
+# tf.data.AUTOTUNE is -1; kept as a plain int so this module does not import TensorFlow.
+AUTOTUNE: int = -1
+
+
+@dataclasses.dataclass
+class AugmentConfig:
+    """On-the-fly augmentation of the training pipeline (never applied to val/test).
+
+    Every transform is off by default. They run in this order: crop, horizontal flip,
+    vertical flip, rotation, zoom, shear, translation, intensity shift. Geometric transforms
+    move a segmentation mask exactly as the image (nearest interpolation for the mask).
+
+    Attributes:
+        crop: ``(height, width)`` of a random crop taken from the resized image, or ``None``.
+            Must not exceed ``PipelineConfig.image_size``.
+        horizontal_flip: flip left-right with probability 0.5.
+        vertical_flip: flip up-down with probability 0.5.
+        rotation: maximum rotation in degrees; the angle is uniform in
+            ``[-rotation, rotation]``.
+        zoom: ``z`` for a scale uniform in ``[1 - z, 1 + z]``, or an explicit range
+            ``(low, high)``, in ``ImageDataGenerator``'s convention: a value above 1 zooms
+            *out* (the content gets smaller). The aspect ratio is kept. ``0`` is off.
+        shear: maximum horizontal shear factor ``s`` (the tangent of the shear angle; Keras 3
+            ``RandomShear`` convention, a fraction of the image, not degrees), sampled
+            uniformly in ``[0, s]`` with a random sign; or ``(x, y)`` for both axes.
+        translation: maximum shift as a fraction of the image size, ``t`` for both axes or
+            ``(height_fraction, width_fraction)``; shifts are uniform in ``[-t, t]``.
+        intensity_shift: maximum additive intensity shift, in normalised units (e.g. 20 for
+            Shen et al.'s +-20 on a [0, 255] scale); uniform in ``[-s, s]``, one value per
+            image, not clipped.
+        fill_mode: how geometric transforms fill pixels from outside the image:
+            ``"constant"`` (``fill_value``), ``"reflect"``, ``"nearest"`` or ``"wrap"``.
+        fill_value: the constant for ``fill_mode="constant"``, in normalised units.
+            Segmentation masks are always filled with 0 there.
+    """
+
+    crop: tuple[int, int] | None = None
+    horizontal_flip: bool = False
+    vertical_flip: bool = False
+    rotation: float = 0.0
+    zoom: float | tuple[float, float] = 0.0
+    shear: float | tuple[float, float] = 0.0
+    translation: float | tuple[float, float] = 0.0
+    intensity_shift: float = 0.0
+    fill_mode: Literal["constant", "reflect", "nearest", "wrap"] = "constant"
+    fill_value: float = 0.0
+
+    def __post_init__(self):
+        if self.crop is not None:
+            self.crop = _pair(self.crop, "crop", int)
+            if min(self.crop) < 1:
+                raise ValueError(f"crop sizes must be >= 1. Received: crop={self.crop}")
+        for name in ("rotation", "intensity_shift"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f"{name} must be a number >= 0. Received: {name}={value!r}")
+        if self.rotation > 180:
+            raise ValueError(f"rotation must be at most 180 degrees. Received: {self.rotation}")
+        if isinstance(self.zoom, (list, tuple)):
+            self.zoom = _pair(self.zoom, "zoom", float)
+            low, high = self.zoom
+            # Keras' RandomZoom takes factors in (-1, 1], i.e. scales in (0, 2].
+            if not 0 < low <= high <= 2:
+                raise ValueError(
+                    "zoom as a range must satisfy 0 < low <= high <= 2. "
+                    f"Received: zoom={self.zoom}"
+                )
+        elif not 0 <= self.zoom < 1:
+            raise ValueError(f"zoom as a number must be in [0, 1). Received: zoom={self.zoom}")
+        for name in ("shear", "translation"):
+            value = getattr(self, name)
+            if isinstance(value, (list, tuple)):
+                value = _pair(value, name, float)
+                setattr(self, name, value)
+            else:
+                value = (value, value)
+            if not all(0 <= v <= 1 for v in value):
+                raise ValueError(
+                    f"{name} must be in [0, 1] (a fraction of the image). "
+                    f"Received: {name}={getattr(self, name)}"
+                )
+        if self.fill_mode not in FILL_MODES:
+            raise ValueError(
+                f"fill_mode must be one of {FILL_MODES}. Received: fill_mode={self.fill_mode!r}"
+            )
+
+    @property
+    def zoom_range(self) -> tuple[float, float] | None:
+        """``(low, high)`` scale range, or ``None`` when zoom is off."""
+        if isinstance(self.zoom, tuple):
+            return None if self.zoom == (1.0, 1.0) else self.zoom
+        return None if self.zoom == 0 else (1.0 - self.zoom, 1.0 + self.zoom)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any transform is switched on."""
+        return bool(
+            self.crop
+            or self.horizontal_flip
+            or self.vertical_flip
+            or self.rotation
+            or self.zoom_range
+            or any(_as_pair(self.shear))
+            or any(_as_pair(self.translation))
+            or self.intensity_shift
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
+        """Builds a config from a plain dict (e.g. a recipe's ``augment`` YAML section).
+
+        Args:
+            d: key -> value; missing keys keep their defaults. ``None`` means all defaults.
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: an unknown key, a value of the wrong type or out of range.
+        """
+        return _from_dict(cls, d, "augment")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain Python values (tuples become lists)."""
+        return _to_plain(dataclasses.asdict(self))
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """What ``build_dataset`` does to a manifest's images.
+
+    Attributes:
+        image_size: ``(height, width)`` every image is resized to.
+        resize: ``"stretch"`` (plain resize; the aspect ratio changes) or ``"pad"`` (aspect
+            ratio kept, then symmetric zero padding to ``image_size``, as Shen et al.'s
+            1152x896 preprocessing).
+        antialias: filter when downsampling images (masks always use nearest neighbour).
+        channels: 1, or 3 to replicate a grey image into RGB-shaped input (ImageNet models).
+        minmax: ``(low, high)`` to map each image's own min..max onto, before the affine
+            step; ``None`` to skip. A constant image becomes ``low``.
+        rescale: multiplier of the affine step ``(x * rescale - mean) / std``.
+        mean: subtracted after ``rescale`` (e.g. the training-set mean, or 127).
+        std: divisor after subtracting ``mean``.
+        task: ``"classification"`` (labels from the ``label`` column) or ``"segmentation"``
+            (targets from the ``mask_path`` column).
+        label_mode: for classification: ``"binary"`` (float32 ``[B, 1]``, needs exactly two
+            classes), ``"int"`` (int32 ``[B]``) or ``"categorical"`` (one-hot float32
+            ``[B, n_classes]``).
+        classes: class names in index order; ``None``: the manifest's sorted labels.
+        batch_size: images per batch.
+        drop_remainder: drop the last, smaller batch.
+        shuffle: shuffle the training pipeline (never the others).
+        shuffle_buffer: shuffle buffer size; ``None``: the whole split (file names are
+            shuffled before decoding unless ``cache`` is on, then decoded images are).
+        cache: ``False``; ``True`` to cache the decoded, resized, normalised images in
+            memory; or a folder for an on-disk cache (one file set per split and
+            preprocessing configuration, named by a hash of both).
+        balance: training only: draw classes with equal probability
+            (``tf.data.Dataset.sample_from_datasets``); one epoch is still as many images as
+            the split has.
+        seed: seeds shuffling, balancing and augmentation; the same seed gives the same
+            stream of batches.
+        num_parallel_calls: parallelism of the map steps; ``-1`` is ``tf.data.AUTOTUNE``.
+        center_crop_eval: when ``augment.crop`` is set, centre-crop non-training images to
+            the same size so every split yields one shape; ``False`` keeps whole images
+            (fully convolutional models).
+        allow_empty_masks: segmentation: a row without ``mask_path`` gets an all-zero mask
+            (a negative image) instead of an error.
+        augment: the training augmentation, see :class:`AugmentConfig`.
+    """
+
+    image_size: tuple[int, int] = (224, 224)
+    resize: Literal["stretch", "pad"] = "stretch"
+    antialias: bool = True
+    channels: Literal[1, 3] = 1
+    minmax: tuple[float, float] | None = None
+    rescale: float = 1.0
+    mean: float = 0.0
+    std: float = 1.0
+    task: Literal["classification", "segmentation"] = "classification"
+    label_mode: Literal["binary", "int", "categorical"] = "int"
+    classes: list[str] | None = None
+    batch_size: int = 32
+    drop_remainder: bool = False
+    shuffle: bool = True
+    shuffle_buffer: int | None = None
+    cache: bool | str = False
+    balance: bool = False
+    seed: int = 0
+    num_parallel_calls: int = AUTOTUNE
+    center_crop_eval: bool = True
+    allow_empty_masks: bool = False
+    augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
+
+    def __post_init__(self):
+        self.image_size = _pair(self.image_size, "image_size", int)
+        if min(self.image_size) < 1:
+            raise ValueError(f"image_size must be positive. Received: image_size={self.image_size}")
+        _check_choice(self.resize, RESIZE_MODES, "resize")
+        _check_choice(self.channels, (1, 3), "channels")
+        _check_choice(self.task, TASKS, "task")
+        _check_choice(self.label_mode, LABEL_MODES, "label_mode")
+        if self.minmax is not None:
+            self.minmax = _pair(self.minmax, "minmax", float)
+            if self.minmax[0] >= self.minmax[1]:
+                raise ValueError(f"minmax must be (low, high), low < high. Received: {self.minmax}")
+        if self.std == 0:
+            raise ValueError(f"std must be non-zero. Received: std={self.std}")
+        if self.classes is not None:
+            self.classes = [str(c) for c in self.classes]
+            if len(set(self.classes)) != len(self.classes) or not self.classes:
+                raise ValueError(
+                    f"classes must be distinct and non-empty. Received: classes={self.classes}"
+                )
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1. Received: batch_size={self.batch_size}")
+        if self.shuffle_buffer is not None and self.shuffle_buffer < 1:
+            raise ValueError(f"shuffle_buffer must be >= 1. Received: {self.shuffle_buffer}")
+        if self.num_parallel_calls != AUTOTUNE and self.num_parallel_calls < 1:
+            raise ValueError(
+                "num_parallel_calls must be >= 1 or -1 (AUTOTUNE). "
+                f"Received: num_parallel_calls={self.num_parallel_calls}"
+            )
+        if isinstance(self.augment, dict):
+            self.augment = AugmentConfig.from_dict(self.augment)
+        crop = self.augment.crop
+        if crop is not None and (crop[0] > self.image_size[0] or crop[1] > self.image_size[1]):
+            raise ValueError(
+                f"augment.crop must fit in image_size={self.image_size}. Received: crop={crop}"
+            )
+
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the images the training pipeline yields."""
+        return self.augment.crop or self.image_size
+
+    def eval_size(self) -> tuple[int, int]:
+        """``(height, width)`` of the images the non-training pipeline yields."""
+        if self.augment.crop is not None and self.center_crop_eval:
+            return self.augment.crop
+        return self.image_size
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "PipelineConfig":
+        """Builds a config from a plain dict (e.g. a recipe's ``data`` YAML section).
+
+        Args:
+            d: key -> value; missing keys keep their defaults; ``augment`` may be a dict.
+                ``None`` means all defaults.
+
+        Returns:
+            The config.
+
+        Raises:
+            ValueError: an unknown key (the message lists the known ones), a value of the
+                wrong type (the message names the expected type) or out of range.
+        """
+        return _from_dict(cls, d, "pipeline")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as plain Python values (tuples become lists; ``augment`` a dict)."""
+        return _to_plain(dataclasses.asdict(self))
+
+
+def _check_choice(value, choices, name):
+    if isinstance(value, bool) or value not in choices:
+        raise ValueError(f"{name} must be one of {choices}. Received: {name}={value!r}")
+
+
+def _pair(value, name, kind):
+    """``value`` as a 2-tuple of ``kind`` (accepts lists, as YAML gives them)."""
+    if (
+        not isinstance(value, (list, tuple))
+        or len(value) != 2
+        or not all(_is_instance(v, kind) for v in value)
+    ):
+        raise ValueError(
+            f"{name} must be a pair of {kind.__name__}s. Received: {name}={value!r}"
+        )
+    return tuple(kind(v) for v in value)
+
+
+def _as_pair(value):
+    return value if isinstance(value, tuple) else (value, value)
+
+
+def _is_instance(value, kind) -> bool:
+    """isinstance that refuses bools as numbers and accepts ints as floats."""
+    if isinstance(value, bool):
+        return kind is bool
+    if kind is float:
+        return isinstance(value, (int, float))
+    return isinstance(value, kind)
+
+
+def _type_name(hint) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return " | ".join(repr(a) for a in typing.get_args(hint))
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in typing.get_args(hint))
+    if origin in (tuple, list):
+        args = typing.get_args(hint)
+        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
+    if hint is type(None):
+        return "None"
+    if dataclasses.is_dataclass(hint):
+        return "dict"
+    return getattr(hint, "__name__", str(hint))
+
+
+def _coerce(value, hint, key):
+    """Checks ``value`` against the type hint ``hint``; returns it converted (lists -> tuples).
+
+    Raises ``TypeError`` (caught and re-raised as ``ValueError`` by ``_from_dict``) when it
+    does not match.
+    """
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _coerce(value, option, key)
+            except TypeError:
+                continue
+        raise TypeError
+    if origin is Literal:
+        if not isinstance(value, bool) and value in typing.get_args(hint):
+            return value
+        raise TypeError
+    if origin is tuple:
+        kinds = typing.get_args(hint)
+        if isinstance(value, (list, tuple)) and len(value) == len(kinds):
+            return tuple(_coerce(v, k, key) for v, k in zip(value, kinds))
+        raise TypeError
+    if origin is list:
+        (kind,) = typing.get_args(hint)
+        if isinstance(value, (list, tuple)):
+            return [_coerce(v, kind, key) for v in value]
+        raise TypeError
+    if hint is type(None):
+        if value is None:
+            return None
+        raise TypeError
+    if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):
+            return value
+        if isinstance(value, dict) or value is None:
+            return _from_dict(hint, value, key)
+        raise TypeError
+    if _is_instance(value, hint):
+        return hint(value)
+    raise TypeError
+
+
+def _from_dict(cls, d, section):
+    if d is None:
+        d = {}
+    if not isinstance(d, dict):
+        raise ValueError(f"The {section} config must be a mapping. Received: {d!r}")
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - fields)
+    if unknown:
+        raise ValueError(
+            f"Unknown key(s) {unknown} in the {section} config. "
+            f"Expected keys: {sorted(fields)}. Received: "
+            + ", ".join(f"{k}={d[k]!r}" for k in unknown)
+        )
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, value in d.items():
+        try:
+            kwargs[key] = _coerce(value, hints[key], f"{section}.{key}")
+        except TypeError:
+            raise ValueError(
+                f"{section} config key '{key}' expects {_type_name(hints[key])}. "
+                f"Received: {key}={value!r} ({type(value).__name__})"
+            ) from None
+    return cls(**kwargs)
+
+
+def _to_plain(value):
+    if isinstance(value, dict):
+        return {k: _to_plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_to_plain(v) for v in value]
+    return value

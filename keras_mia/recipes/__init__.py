@@ -1,0 +1,95 @@
+"""The recipes: one YAML file per reproduced system, loaded into typed config objects.
+
+``load_recipe("mammo_patch", overrides=["training.epochs=3"])`` reads
+``keras_mia/recipes/mammo_patch.yaml`` (or any YAML path, e.g. a run's ``config.yaml``),
+applies the selected variant's overrides and then the user's, and checks every key and type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from keras_mia.training.config import RecipeConfig
+from keras_mia.utils.typed_config import ConfigError, apply_overrides, from_dict, to_dict
+
+__all__ = ["RECIPE_DIR", "list_recipes", "recipe_path", "load_recipe", "dump_recipe"]
+
+RECIPE_DIR = Path(__file__).resolve().parent
+
+
+def list_recipes() -> dict[str, str]:
+    """Returns recipe name -> one-line description, sorted by name."""
+    out = {}
+    for path in sorted(RECIPE_DIR.glob("*.yaml")):
+        with open(path, encoding="utf-8") as f:
+            out[path.stem] = (yaml.safe_load(f) or {}).get("description", "")
+    return out
+
+
+def recipe_path(name_or_path: str | Path) -> Path:
+    """Resolves a recipe name (``hello_world``) or a YAML file path to a file."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"Recipe file not found. Received: {str(name_or_path)!r}")
+        return path
+    candidate = RECIPE_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        raise ConfigError(
+            f"Unknown recipe; expected one of {', '.join(list_recipes())} or a YAML file. "
+            f"Received: {str(name_or_path)!r}"
+        )
+    return candidate
+
+
+def load_recipe(
+    name_or_path: str | Path, overrides: list[str] | tuple[str, ...] = ()
+) -> RecipeConfig:
+    """Loads, overrides and checks a recipe.
+
+    Args:
+        name_or_path: a recipe name from :func:`list_recipes` or a YAML file (a run folder's
+            ``config.yaml`` repeats that run).
+        overrides: ``key.path=value`` strings (``--set``); ``variant=NAME`` selects a variant
+            before its overrides apply.
+
+    Returns:
+        The fully resolved :class:`RecipeConfig`.
+
+    Raises:
+        ConfigError: an unknown key, a wrong type, an unknown recipe or variant, naming it.
+    """
+    path = recipe_path(name_or_path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            tree = yaml.safe_load(f) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err})") from None
+    if not isinstance(tree, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level.")
+    overrides = list(overrides)
+    # The variant is chosen first (it may come from --set), then its overrides, then the user's.
+    tree = apply_overrides(tree, [o for o in overrides if o.split("=", 1)[0].strip() == "variant"])
+    variant = tree.get("variant")
+    variants = tree.get("variants") or {}
+    if variants and variant not in variants:
+        raise ConfigError(
+            f"variant: expected one of {', '.join(sorted(variants))}. Received: {variant!r}"
+        )
+    tree = apply_overrides(tree, list(variants.get(variant) or []) if variants else [])
+    # Once applied, the variants table no longer describes this configuration.
+    tree["variants"] = {}
+    tree = apply_overrides(tree, [o for o in overrides if o.split("=", 1)[0].strip() != "variant"])
+    return from_dict(RecipeConfig, tree)
+
+
+def dump_recipe(config: RecipeConfig, path: str | Path) -> Path:
+    """Writes a fully resolved recipe as YAML (``load_recipe`` reads it back unchanged)."""
+    tree = to_dict(config)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        yaml.safe_dump(tree, f, sort_keys=False)
+    return path

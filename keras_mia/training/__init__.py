@@ -1,0 +1,1 @@
+"""Training: recipes' typed configuration, the model.fit engine, run folders."""
