@@ -61,6 +61,45 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from keras_mia.datasets import prepare
+
+    names = list(_PREPARE_OPTIONS) + ["segment", "label_test_by_name"]
+    options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    try:
+        report = prepare(args.dataset, args.src, args.out, **options)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    print(f"Next: keras-mia validate {report.out_dir}/manifest.csv")
+    return 0
+
+
+# flag -> (type or action, help); each reaches keras_mia.datasets.prepare as a keyword.
+_PREPARE_OPTIONS: dict[str, tuple[object, str]] = {
+    "overwrite": ("store_true", "write into a non-empty OUT"),
+    "quiet": ("store_true", "do not print the counts report"),
+    "keep_duplicates": ("store_true", "open-i: keep byte-identical duplicate files"),
+    "patient_pattern": (str, "open-i: regular expression whose groups give the patient id"),
+    "image_size": (str, "cbis-ddsm, mias: output size HxW (default 1152x896 for cbis-ddsm)"),
+    "patches": (str, "cbis-ddsm: also write Shen's patch set 's' or 's10'"),
+    "patch_size": (int, "cbis-ddsm: patch size in pixels (default 224)"),
+    "val_fraction": (float, "cbis-ddsm, dbc: fraction of patients for validation"),
+    "test_fraction": (float, "dbc: fraction of patients for test"),
+    "seed": (int, "cbis-ddsm, dbc: seed of the validation split and patch sampling"),
+    "overflow": (str, "cbis-ddsm: 'crop' (default) or 'fit' when an image is too wide"),
+    "csv_dir": (str, "cbis-ddsm: folder of the case-description CSVs (default: SRC)"),
+    "jobs": (int, "cbis-ddsm: parallel worker processes"),
+    "info_file": (str, "mias: path of Info.txt (default: SRC/Info.txt)"),
+    "split": (str, "mias: split written in the manifest (default test)"),
+    "annotations": (str, "dbc: path of Annotation_Boxes.csv (default: SRC/...)"),
+    "negative_distance": (int, "dbc: minimum slice distance of negatives from the tumour"),
+    "negatives_per_positive": (float, "dbc: negatives drawn per positive slice"),
+    "max_per_class": (int, "dbc: cap per class (Konz used 2600)"),
+    "series_pattern": (str, "dbc: regular expression of the pre-contrast fat-sat series"),
+    "slice_order": (str, "dbc: 'instance' (default, as Konz) or 'position'"),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Builds the argument parser of every ``keras-mia`` sub-command."""
     parser = argparse.ArgumentParser(
@@ -99,6 +138,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("manifest", help="path to a manifest CSV")
     p.set_defaults(func=_cmd_validate)
+
+    p = sub.add_parser(
+        "prepare",
+        help="convert a downloaded public data set to PNGs + manifest.csv",
+        description="Convert a downloaded public data set (open-i, cbis-ddsm, mias, dbc) in SRC "
+        "into PNG images (and masks) plus OUT/manifest.csv. Prints counts per split and label "
+        "and every skipped item with its reason (also in OUT/prepare_report.txt).",
+    )
+    p.add_argument("dataset", help="open-i, cbis-ddsm, mias or dbc")
+    p.add_argument("src", help="the downloaded data set's folder")
+    p.add_argument("out", help="output folder (created)")
+    for name, (kind, text) in _PREPARE_OPTIONS.items():
+        flag = "--" + name.replace("_", "-")
+        if kind == "store_true":
+            p.add_argument(flag, dest=name, action="store_true", default=None, help=text)
+        else:
+            p.add_argument(flag, dest=name, type=kind, default=None, help=text)
+    p.add_argument(
+        "--no-segment", dest="segment", action="store_false", default=None,
+        help="cbis-ddsm: skip breast segmentation (keep burned-in labels)",
+    )
+    p.add_argument(
+        "--no-label-test-by-name", dest="label_test_by_name", action="store_false", default=None,
+        help="open-i: leave unlabelled TEST files out instead of labelling them from their names",
+    )
+    p.set_defaults(func=_cmd_prepare)
 
     p = sub.add_parser("recipes", help="list the recipes (reproduced systems)")
     p.set_defaults(func=_cmd_recipes)

@@ -14,7 +14,9 @@ import numpy as np
 __all__ = ["write_png", "write_dicom"]
 
 
-def write_png(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
+def write_png(
+    path: str | Path, image: np.ndarray, bit_depth: int = 8, compress_level: int = 6
+) -> Path:
     """Writes a single-channel (H, W) or RGB (H, W, 3) image as PNG.
 
     Args:
@@ -22,6 +24,7 @@ def write_png(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
         image: array whose values already lie in the range of ``bit_depth``
             (0..255 or 0..65535); they are rounded and clipped, never rescaled.
         bit_depth: 8 or 16 (16 only for single-channel images).
+        compress_level: zlib level 0-9 (1 is much faster for noisy 16-bit images).
 
     Returns:
         The path written.
@@ -44,7 +47,7 @@ def write_png(path: str | Path, image: np.ndarray, bit_depth: int = 8) -> Path:
     pixels = np.clip(np.rint(image), 0, top).astype(dtype)
     # Pillow maps uint16 to its "I;16" mode by itself; the format is forced so that the
     # file is PNG whatever its extension says.
-    Image.fromarray(pixels).save(path, format="PNG")
+    Image.fromarray(pixels).save(path, format="PNG", compress_level=compress_level)
     return path
 
 
@@ -62,6 +65,8 @@ def write_dicom(
     series_description: str = "",
     instance_number: int = 1,
     slice_location: float | None = None,
+    sop_instance_uid: str | None = None,
+    study_date: str | None = None,
     extra: dict | None = None,
 ) -> Path:
     """Writes an unsigned 8- or 16-bit single-channel image as an uncompressed DICOM file.
@@ -75,6 +80,8 @@ def write_dicom(
         rescale_slope, rescale_intercept: optional Modality LUT.
         patient_id, study_uid, series_uid, series_description, instance_number,
             slice_location: the identifying tags dataset adapters rely on.
+        sop_instance_uid, study_date: fixed values make the file byte-reproducible (by default
+            a new UID and today's date).
         extra: more top-level tags, keyword -> value (e.g. ``{"ImagePositionPatient": [...]}``).
 
     Returns:
@@ -91,7 +98,7 @@ def write_dicom(
 
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.MediaStorageSOPInstanceUID = sop_instance_uid or generate_uid()
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
 
     ds = Dataset()
@@ -105,7 +112,7 @@ def write_dicom(
     ds.SeriesInstanceUID = series_uid or generate_uid()
     ds.SeriesDescription = series_description
     ds.InstanceNumber = int(instance_number)
-    ds.StudyDate = datetime.date.today().strftime("%Y%m%d")
+    ds.StudyDate = study_date or datetime.date.today().strftime("%Y%m%d")
     if slice_location is not None:
         ds.SliceLocation = float(slice_location)
     ds.Rows, ds.Columns = pixels.shape

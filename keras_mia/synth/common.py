@@ -229,10 +229,7 @@ def synthetic_uid(*parts: object) -> str:
 
 
 def write_dicom_reproducible(path: str | Path, image: np.ndarray, *, sop_uid: str, **kwargs):
-    """Writes a DICOM file with ``keras_mia.io.write_dicom`` and makes it byte-reproducible.
-
-    ``write_dicom`` draws a random SOP Instance UID and stamps today's date; both are
-    replaced here (in the dataset and in the file meta) so the same seed gives the same file.
+    """Writes a byte-reproducible DICOM file (fixed SOP Instance UID and dates).
 
     Args:
         path: destination file.
@@ -243,53 +240,21 @@ def write_dicom_reproducible(path: str | Path, image: np.ndarray, *, sop_uid: st
     Returns:
         The path written.
     """
-    import pydicom
-
     from keras_mia.io.writers import write_dicom
 
     extra = dict(kwargs.pop("extra", None) or {})
-    extra.setdefault("StudyDate", STUDY_DATE)
     extra.setdefault("SeriesDate", STUDY_DATE)
     extra.setdefault("ContentDate", STUDY_DATE)
-    path = write_dicom(path, image, extra=extra, **kwargs)
-    ds = pydicom.dcmread(path)
-    ds.SOPInstanceUID = sop_uid
-    ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
-    ds.save_as(path, enforce_file_format=True)
-    return path
+    return write_dicom(
+        path, image, sop_instance_uid=sop_uid, study_date=STUDY_DATE, extra=extra, **kwargs
+    )
 
 
 def write_png_gray(path: str | Path, pixels: np.ndarray, bit_depth: int) -> Path:
-    """Writes a single-channel uint8 or uint16 image as an 8- or 16-bit PNG.
+    """Writes a single-channel image as an 8- or 16-bit PNG, quickly (zlib level 1).
 
-    8-bit images go through ``keras_mia.io.writers.write_png``. 16-bit ones are written here
-    with Pillow's automatic mode: ``write_png`` passes ``mode="I;16"`` to
-    ``Image.fromarray``, which Pillow 13 rejects.
-
-    Args:
-        path: destination file; parent folders are created.
-        pixels: (H, W) array already in the range of ``bit_depth``.
-        bit_depth: 8 or 16.
-
-    Returns:
-        The path written.
+    Noisy synthetic 16-bit images gain little from more compression effort.
     """
-    from PIL import Image
-
     from keras_mia.io.writers import write_png
 
-    if bit_depth == 8:
-        return write_png(path, pixels, bit_depth=8)
-    if bit_depth != 16:
-        raise ValueError(f"bit_depth must be 8 or 16. Received: bit_depth={bit_depth}")
-    pixels = np.asarray(pixels)
-    if pixels.ndim != 2:
-        raise ValueError(f"Expected an (H, W) image. Received: shape={pixels.shape}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Little-endian uint16 is what Pillow maps to its "I;16" mode. Fast compression: noisy
-    # 16-bit images gain little from more effort.
-    Image.fromarray(np.clip(np.rint(pixels), 0, 65535).astype("<u2")).save(
-        path, compress_level=1
-    )
-    return path
+    return write_png(path, pixels, bit_depth=bit_depth, compress_level=1)

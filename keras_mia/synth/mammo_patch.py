@@ -5,10 +5,10 @@ cut from synthetic mammograms (``keras_mia.synth.mammo``), five classes:
 label (sorted order = class index)    content
 ====================================  =====================================
 ``0_background``                      breast tissue away from every lesion
-``1_calcification_malignant``         a malignant calcification cluster
-``2_calcification_benign``            a benign calcification cluster
-``3_mass_malignant``                  a malignant (irregular, spiculated) mass
-``4_mass_benign``                     a benign (round, smooth) mass
+``1_malignant_calcification``         a malignant calcification cluster
+``2_benign_calcification``            a benign calcification cluster
+``3_malignant_mass``                  a malignant (irregular, spiculated) mass
+``4_benign_mass``                     a benign (round, smooth) mass
 ====================================  =====================================
 
 As in set S, every source mammogram gives one patch centred on each ROI (the centre of the
@@ -36,17 +36,13 @@ from keras_mia.synth.common import (
     write_manifest_csv,
     write_png_gray,
 )
+from keras_mia.preprocessing.patches import PATCH_LABELS
 from keras_mia.synth.mammo import plan_patients, render_mammogram, to_uint16
 
 __all__ = ["PATCH_CLASSES", "DEFAULT_N", "DEFAULT_PATCH", "patch_label", "source_size", "generate"]
 
-PATCH_CLASSES: tuple[str, ...] = (
-    "0_background",
-    "1_calcification_malignant",
-    "2_calcification_benign",
-    "3_mass_malignant",
-    "4_mass_benign",
-)
+# The same class names as the real CBIS-DDSM patch sets (``keras-mia prepare --patches``).
+PATCH_CLASSES: tuple[str, ...] = PATCH_LABELS
 DEFAULT_N = 160
 DEFAULT_PATCH = 64
 MIN_PATCH = 16
@@ -54,7 +50,7 @@ BACKGROUND_TRIES = 500
 
 
 def patch_label(abnormality: str, pathology: str) -> str:
-    """The class name of a patch, e.g. ``("mass", "benign") -> "4_mass_benign"``.
+    """The class name of a patch, e.g. ``("mass", "benign") -> "4_benign_mass"``.
 
     Args:
         abnormality: ``"mass"``, ``"calcification"`` or ``"none"`` (background).
@@ -66,7 +62,7 @@ def patch_label(abnormality: str, pathology: str) -> str:
     if abnormality == "none":
         return PATCH_CLASSES[0]
     for name in PATCH_CLASSES[1:]:
-        if name.endswith(f"_{abnormality}_{pathology}"):
+        if name.endswith(f"_{pathology}_{abnormality}"):
             return name
     raise ValueError(
         f"No patch class for abnormality={abnormality!r}, pathology={pathology!r}"

@@ -21,10 +21,10 @@ def test_class_names_sort_into_shen_order():
     assert sorted(mammo_patch.PATCH_CLASSES) == list(mammo_patch.PATCH_CLASSES)
     assert [int(name.split("_")[0]) for name in mammo_patch.PATCH_CLASSES] == [0, 1, 2, 3, 4]
     assert mammo_patch.patch_label("none", "normal") == "0_background"
-    assert mammo_patch.patch_label("calcification", "malignant") == "1_calcification_malignant"
-    assert mammo_patch.patch_label("calcification", "benign") == "2_calcification_benign"
-    assert mammo_patch.patch_label("mass", "malignant") == "3_mass_malignant"
-    assert mammo_patch.patch_label("mass", "benign") == "4_mass_benign"
+    assert mammo_patch.patch_label("calcification", "malignant") == "1_malignant_calcification"
+    assert mammo_patch.patch_label("calcification", "benign") == "2_benign_calcification"
+    assert mammo_patch.patch_label("mass", "malignant") == "3_malignant_mass"
+    assert mammo_patch.patch_label("mass", "benign") == "4_benign_mass"
     with pytest.raises(ValueError, match="'cyst'"):
         mammo_patch.patch_label("cyst", "benign")
 

@@ -1,0 +1,294 @@
+"""mini-MIAS -> PNG images, circular ROI masks and normal/benign/malignant labels.
+
+mini-MIAS (the Mammographic Image Analysis Society database, 322 images of 161 women) is
+the external test set of the ``mammo_dense`` recipe (Scuccimarra, seed 003).
+
+Input (``SRC``): ``mdb001.pgm`` ... ``mdb322.pgm`` (8-bit, 1024 x 1024) anywhere below
+``SRC`` and the ``Info.txt`` table, one row per abnormality::
+
+    mdb001 G CIRC B 535 425 197      REFNUM BG CLASS SEVERITY X Y RADIUS
+    mdb003 D NORM                    normal: no severity, no coordinates
+    mdb005 F CIRC B 477 133 30       one image can have several rows
+    mdb005 F CIRC B 500 168 26
+    mdb144 F MISC B                  a few abnormal rows have no coordinates
+
+``X`` and ``Y`` are in pixels with the origin at the image's *bottom-left* corner, so the
+ROI centre is at column ``X``, row ``height - Y`` (``1024 - Y``). Lines that do not start
+with a reference number (``mdbNNN``) are description text and are ignored (counted).
+
+Output (``OUT``): ``images/mdbNNN.png`` (8-bit), ``masks/mdbNNN.png`` (0/255: the union
+of the image's ROI circles, all zero for a normal image) and ``manifest.csv`` with
+``label`` normal/benign/malignant (malignant when any row is, else benign when any row is
+abnormal), ``patient_id`` (consecutive pairs ``mdb001``+``mdb002``, ... are the two breasts
+of one woman: ``mias_001`` ...), ``split`` (``test`` by default), ``mask_path``,
+``abnormality`` (the CLASS codes, ``;``-joined) and ``pathology``. An abnormal image none of
+whose rows has coordinates is kept (its label is known) but gets no mask (empty
+``mask_path``), and the report says so; one with some rows lacking coordinates gets the
+circles it has, also reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_mia.datasets._common import (
+    MANIFEST_NAME,
+    check_src,
+    find_one,
+    iter_files,
+    prepare_out_dir,
+    source_range,
+    write_gray_png,
+)
+from keras_mia.datasets.report import PrepareReport
+
+__all__ = ["MiasRow", "read_info", "circle_mask", "prepare_mias", "CLASSES"]
+
+DATASET = "mias"
+CLASSES = {
+    "CALC": "calcification",
+    "CIRC": "well-defined/circumscribed mass",
+    "SPIC": "spiculated mass",
+    "MISC": "other, ill-defined mass",
+    "ARCH": "architectural distortion",
+    "ASYM": "asymmetry",
+    "NORM": "normal",
+}
+_REF = re.compile(r"^mdb(\d{3})$", re.IGNORECASE)
+_SEVERITY = {"B": "BENIGN", "M": "MALIGNANT"}
+
+
+@dataclass(frozen=True)
+class MiasRow:
+    """One ``Info.txt`` row.
+
+    Attributes:
+        refnum: e.g. ``"mdb001"`` (lower case).
+        line: line number in ``Info.txt`` (1-based).
+        background: tissue character F, G or D.
+        abnormality: CLASS code (``NORM`` for a normal image).
+        severity: ``"B"``, ``"M"`` or ``None`` (normal).
+        x, y, radius: ROI centre (origin bottom-left) and radius in pixels, or ``None``.
+    """
+
+    refnum: str
+    line: int
+    background: str
+    abnormality: str
+    severity: str | None
+    x: int | None
+    y: int | None
+    radius: int | None
+
+
+def read_info(path: str | Path, report: PrepareReport | None = None) -> dict[str, list[MiasRow]]:
+    """Parses mini-MIAS ``Info.txt``.
+
+    Args:
+        path: the file.
+        report: bad rows are recorded here as skipped (with the reason); without a report
+            they raise.
+
+    Returns:
+        ``refnum -> rows`` in file order.
+
+    Raises:
+        ValueError: a bad data row and no ``report``.
+    """
+    path = Path(path)
+    rows: dict[str, list[MiasRow]] = {}
+    text_lines = 0
+    for number, raw in enumerate(path.read_text(encoding="latin-1").splitlines(), start=1):
+        tokens = raw.split()
+        if not tokens:
+            continue
+        if not _REF.match(tokens[0]):
+            text_lines += 1
+            continue
+        where = f"{path.name} line {number}"
+
+        def reject(reason: str, where=where, raw=raw) -> None:
+            message = f"{reason}: {raw.strip()!r}"
+            if report is None:
+                raise ValueError(f"{where}: {message}")
+            report.skip(where, message)
+
+        if len(tokens) < 3:
+            reject("row has no CLASS")
+            continue
+        refnum, background, abnormality = tokens[0].lower(), tokens[1].upper(), tokens[2].upper()
+        if abnormality not in CLASSES:
+            reject(f"unknown CLASS {abnormality!r}")
+            continue
+        severity = x = y = radius = None
+        if abnormality != "NORM":
+            if len(tokens) < 4 or tokens[3].upper() not in _SEVERITY:
+                reject("abnormal row without severity B or M")
+                continue
+            severity = tokens[3].upper()
+            coords = tokens[4:7]
+            if len(coords) == 3 and all(re.fullmatch(r"\d+", c) for c in coords):
+                x, y, radius = (int(c) for c in coords)
+            elif coords and report is not None:
+                report.note(f"{where}: coordinates {' '.join(coords)!r} not understood; ignored")
+        rows.setdefault(refnum, []).append(
+            MiasRow(refnum, number, background, abnormality, severity, x, y, radius)
+        )
+    if report is not None and text_lines:
+        report.note(f"{path.name}: {text_lines} description line(s) without a reference number")
+    return rows
+
+
+def circle_mask(shape: tuple[int, int], x: float, y: float, radius: float) -> np.ndarray:
+    """A filled circle given in MIAS coordinates (origin at the bottom-left corner).
+
+    Args:
+        shape: ``(height, width)`` of the image.
+        x: centre column.
+        y: centre height above the bottom edge; the centre row is ``height - y``.
+        radius: radius in pixels.
+
+    Returns:
+        bool mask with ``True`` inside the circle (clipped to the image).
+    """
+    height, width = shape
+    rows = np.arange(height, dtype=np.float64)[:, None]
+    cols = np.arange(width, dtype=np.float64)[None, :]
+    return (rows - (height - y)) ** 2 + (cols - x) ** 2 <= float(radius) ** 2
+
+
+def _label(rows: list[MiasRow]) -> str:
+    severities = {r.severity for r in rows}
+    if "M" in severities:
+        return "malignant"
+    if "B" in severities:
+        return "benign"
+    return "normal"
+
+
+def prepare_mias(
+    src: str | Path,
+    out: str | Path,
+    *,
+    info_file: str | Path | None = None,
+    image_size=None,
+    split: str = "test",
+    overwrite: bool = False,
+) -> PrepareReport:
+    """Converts mini-MIAS into PNG images, ROI masks and a manifest.
+
+    Options map 1:1 to ``keras-mia prepare mias`` flags.
+
+    Args:
+        src: the folder holding the ``mdbNNN.pgm`` files and ``Info.txt``.
+        out: the output folder (created; must be empty unless ``overwrite``).
+        info_file: the ``Info.txt`` to use (default: the one file named ``Info.txt`` below
+            ``src``, any case).
+        image_size: ``None`` keeps 1024 x 1024; ``"HxW"`` resizes images and masks
+            (aspect-preserving, padded, see ``resize_with_padding``).
+        split: the ``split`` of every row: ``"test"`` (an external test set), ``"train"``,
+            ``"val"`` or ``""`` (none).
+        overwrite: write into a non-empty ``out``.
+
+    Returns:
+        The ``PrepareReport``.
+
+    Raises:
+        FileNotFoundError: ``src`` or ``Info.txt`` is missing.
+        ValueError: a bad option.
+    """
+    from keras_mia.data.manifest import write_manifest
+    from keras_mia.io import ImageReadError, read_image
+    from keras_mia.preprocessing import (
+        parse_image_size,
+        resize_mask_with_padding,
+        resize_with_padding,
+    )
+
+    if split not in ("train", "val", "test", ""):
+        raise ValueError(f"split must be train, val, test or ''. Received: split={split!r}")
+    size = None if image_size is None else parse_image_size(image_size)
+    src = check_src(src)
+    info = find_one(src, ("Info.txt",), "mini-MIAS Info.txt", info_file)
+    out = prepare_out_dir(out, src, overwrite)
+    report = PrepareReport("mias", src, out)
+    table = read_info(info, report)
+
+    images: dict[str, Path] = {}
+    for path in iter_files(src):
+        match = _REF.match(path.stem)
+        if match and path.suffix.lower() == ".pgm":
+            key = path.stem.lower()
+            if key in images:
+                report.skip(path, f"second copy of {key}; using {images[key]}")
+            else:
+                images[key] = path
+    for refnum in sorted(set(table) - set(images)):
+        report.skip(f"{refnum} ({info.name} line {table[refnum][0].line})", "image file not found")
+    for refnum in sorted(set(images) - set(table)):
+        report.skip(images[refnum], f"no row in {info.name}")
+
+    no_mask = 0
+    for refnum in sorted(set(images) & set(table)):
+        rows, path = table[refnum], images[refnum]
+        try:
+            image = read_image(path)
+        except ImageReadError as err:
+            report.skip(path, f"unreadable: {err.reason}")
+            continue
+        top = source_range(path, image)
+        abnormal = [r for r in rows if r.abnormality != "NORM"]
+        if abnormal and len(abnormal) < len(rows):
+            report.note(f"{refnum}: both NORM and abnormal rows; labelled by the abnormal ones")
+        placed = [r for r in abnormal if r.x is not None]
+        mask = np.zeros(image.shape, dtype=bool)
+        for r in placed:
+            circle = circle_mask(image.shape, r.x, r.y, r.radius)
+            if not circle.any():
+                report.note(
+                    f"{refnum} ({info.name} line {r.line}): ROI circle lies outside the image"
+                )
+            mask |= circle
+        if size is not None:
+            image = resize_with_padding(image, size)
+            mask = resize_mask_with_padding(mask, size)
+        image8 = np.clip(np.rint(image * (255.0 / top)), 0, 255).astype(np.uint8)
+        image_path = write_gray_png(out / "images" / f"{refnum}.png", image8)
+        mask_path = ""
+        if abnormal and not placed:
+            no_mask += 1
+            report.note(
+                f"{refnum}: abnormal ({', '.join(r.abnormality for r in abnormal)}) but no row has "
+                "coordinates: kept with its label, without a mask"
+            )
+        else:
+            if len(placed) < len(abnormal):
+                report.note(
+                    f"{refnum}: {len(abnormal) - len(placed)} of {len(abnormal)} abnormal rows "
+                    "have no coordinates; the mask holds the others only"
+                )
+            mask_file = out / "masks" / f"{refnum}.png"
+            mask_path = str(write_gray_png(mask_file, mask.astype(np.uint8) * 255))
+        number = int(_REF.match(refnum).group(1))
+        report.rows.append(
+            {
+                "image_path": str(image_path),
+                "label": _label(rows),
+                "patient_id": f"mias_{(number + 1) // 2:03d}",
+                "split": split,
+                "mask_path": mask_path,
+                "abnormality": ";".join(dict.fromkeys(r.abnormality for r in rows)),
+                "pathology": ";".join(
+                    dict.fromkeys(_SEVERITY[r.severity] for r in abnormal)
+                ) or "NORMAL",
+                "dataset": DATASET,
+            }
+        )
+    if no_mask:
+        report.note(f"{no_mask} abnormal image(s) without any ROI coordinates have no mask")
+    report.manifest_path = write_manifest(out / MANIFEST_NAME, report.rows)
+    return report
