@@ -27,9 +27,9 @@ Recipes of the reproduced systems, for reference:
 from __future__ import annotations
 
 import dataclasses
-import types
-import typing
-from typing import Any, Literal, Union
+from typing import Any, Literal
+
+from keras_mia.utils.typed_config import from_dict
 
 __all__ = [
     "AugmentConfig",
@@ -69,7 +69,9 @@ class AugmentConfig:
             *out* (the content gets smaller). The aspect ratio is kept. ``0`` is off.
         shear: maximum horizontal shear factor ``s`` (the tangent of the shear angle; Keras 3
             ``RandomShear`` convention, a fraction of the image, not degrees), sampled
-            uniformly in ``[0, s]`` with a random sign; or ``(x, y)`` for both axes.
+            uniformly in ``[0, s]`` with a random sign; or ``(x, y)`` for both axes. Keras
+            shears about the top-left corner, so the content also shifts by up to ``s`` x
+            the image height.
         translation: maximum shift as a fraction of the image size, ``t`` for both axes or
             ``(height_fraction, width_fraction)``; shifts are uniform in ``[-t, t]``.
         intensity_shift: maximum additive intensity shift, in normalised units (e.g. 20 for
@@ -165,7 +167,7 @@ class AugmentConfig:
         Raises:
             ValueError: an unknown key, a value of the wrong type or out of range.
         """
-        return _from_dict(cls, d, "augment")
+        return from_dict(cls, d, "augment")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain Python values (tuples become lists)."""
@@ -204,7 +206,8 @@ class PipelineConfig:
             preprocessing configuration, named by a hash of both).
         balance: training only: draw classes with equal probability
             (``tf.data.Dataset.sample_from_datasets``); one epoch is still as many images as
-            the split has.
+            the split has. With ``cache`` on, the per-class caches are filled when the
+            dataset is built (one decoding pass), since an epoch reads only part of them.
         seed: seeds shuffling, balancing and augmentation; the same seed gives the same
             stream of batches.
         num_parallel_calls: parallelism of the map steps; ``-1`` is ``tf.data.AUTOTUNE``.
@@ -302,7 +305,7 @@ class PipelineConfig:
             ValueError: an unknown key (the message lists the known ones), a value of the
                 wrong type (the message names the expected type) or out of range.
         """
-        return _from_dict(cls, d, "pipeline")
+        return from_dict(cls, d, "data")
 
     def to_dict(self) -> dict[str, Any]:
         """The config as plain Python values (tuples become lists; ``augment`` a dict)."""
@@ -338,91 +341,6 @@ def _is_instance(value, kind) -> bool:
     if kind is float:
         return isinstance(value, (int, float))
     return isinstance(value, kind)
-
-
-def _type_name(hint) -> str:
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return " | ".join(repr(a) for a in typing.get_args(hint))
-    if origin in (Union, types.UnionType):
-        return " | ".join(_type_name(a) for a in typing.get_args(hint))
-    if origin in (tuple, list):
-        args = typing.get_args(hint)
-        return f"{origin.__name__}[{', '.join(_type_name(a) for a in args)}]"
-    if hint is type(None):
-        return "None"
-    if dataclasses.is_dataclass(hint):
-        return "dict"
-    return getattr(hint, "__name__", str(hint))
-
-
-def _coerce(value, hint, key):
-    """Checks ``value`` against the type hint ``hint``; returns it converted (lists -> tuples).
-
-    Raises ``TypeError`` (caught and re-raised as ``ValueError`` by ``_from_dict``) when it
-    does not match.
-    """
-    origin = typing.get_origin(hint)
-    if origin in (Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _coerce(value, option, key)
-            except TypeError:
-                continue
-        raise TypeError
-    if origin is Literal:
-        if not isinstance(value, bool) and value in typing.get_args(hint):
-            return value
-        raise TypeError
-    if origin is tuple:
-        kinds = typing.get_args(hint)
-        if isinstance(value, (list, tuple)) and len(value) == len(kinds):
-            return tuple(_coerce(v, k, key) for v, k in zip(value, kinds))
-        raise TypeError
-    if origin is list:
-        (kind,) = typing.get_args(hint)
-        if isinstance(value, (list, tuple)):
-            return [_coerce(v, kind, key) for v in value]
-        raise TypeError
-    if hint is type(None):
-        if value is None:
-            return None
-        raise TypeError
-    if dataclasses.is_dataclass(hint):
-        if isinstance(value, hint):
-            return value
-        if isinstance(value, dict) or value is None:
-            return _from_dict(hint, value, key)
-        raise TypeError
-    if _is_instance(value, hint):
-        return hint(value)
-    raise TypeError
-
-
-def _from_dict(cls, d, section):
-    if d is None:
-        d = {}
-    if not isinstance(d, dict):
-        raise ValueError(f"The {section} config must be a mapping. Received: {d!r}")
-    fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - fields)
-    if unknown:
-        raise ValueError(
-            f"Unknown key(s) {unknown} in the {section} config. "
-            f"Expected keys: {sorted(fields)}. Received: "
-            + ", ".join(f"{k}={d[k]!r}" for k in unknown)
-        )
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for key, value in d.items():
-        try:
-            kwargs[key] = _coerce(value, hints[key], f"{section}.{key}")
-        except TypeError:
-            raise ValueError(
-                f"{section} config key '{key}' expects {_type_name(hints[key])}. "
-                f"Received: {key}={value!r} ({type(value).__name__})"
-            ) from None
-    return cls(**kwargs)
 
 
 def _to_plain(value):
