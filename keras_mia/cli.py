@@ -61,6 +61,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from keras_mia.recipes import load_recipe
+
+    load_recipe(args.recipe, list(args.set or []))  # configuration errors before TensorFlow
+    from keras_mia.demo import run_demo
+
+    run_demo(args.recipe, args.out, overrides=list(args.set or []))
+    return 0
+
+
 def _cmd_prepare(args: argparse.Namespace) -> int:
     from keras_mia.datasets import prepare
 
@@ -72,6 +82,46 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
         raise CommandError(str(err)) from None
     print(f"Next: keras-mia validate {report.out_dir}/manifest.csv")
     return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from keras_mia.evaluation.evaluate import evaluate_run
+
+    overrides = list(args.set or [])
+    for key, value in (("threshold_rule", args.threshold_rule),
+                       ("target_sensitivity", args.target_sensitivity),
+                       ("bootstrap", args.bootstrap)):
+        if value is not None:
+            overrides.append(f"evaluation.{key}={value}")
+    try:
+        evaluate_run(args.run_dir, args.manifest, args.split, batch_size=args.batch_size,
+                     write_plots=not args.no_plots, heatmap_images=args.heatmap_image or (),
+                     overrides=overrides)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from keras_mia.export.saved_model import export_run
+
+    try:
+        out = export_run(args.run_dir, args.out, threshold=args.threshold)
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+        raise CommandError(str(err)) from None
+    print(f"Next: keras-mia predict {out} IMAGES...")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from keras_mia.export.predict import predict_files
+
+    try:
+        _, failures = predict_files(args.model_dir, args.inputs, args.out, args.heatmap,
+                                    heatmap_stride=args.stride)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    return 1 if failures else 0
 
 
 # flag -> (type or action, help); each reaches keras_mia.datasets.prepare as a keyword.
@@ -188,6 +238,84 @@ def build_parser() -> argparse.ArgumentParser:
         " (repeatable; values are YAML)",
     )
     p.set_defaults(func=_cmd_train)
+
+    p = sub.add_parser(
+        "demo",
+        help="synth -> train -> evaluate -> export -> predict on synthetic data (CPU, minutes)",
+        description="Run RECIPE's demo end to end on its SYNTHETIC data set with the reduced "
+        "settings in the recipe's 'demo:' list: generate the data, train, evaluate on the test "
+        "split, export the SavedModel and predict one file from it. Re-running resumes.",
+    )
+    p.add_argument("recipe", nargs="?", default="hello_world",
+                   help="recipe name (default hello_world)")
+    p.add_argument("--out", default=None, help="demo folder (default runs/demo-<recipe>)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a recipe key after the demo settings (repeatable)")
+    p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate a run's best model on one split: predictions, metrics, plots",
+        description="Evaluate RUN_DIR/best.keras on one split of the manifest through the "
+        "training's validation/test pipeline. Writes RUN_DIR/eval/SPLIT/predictions.csv, "
+        "metrics.json (image- and patient-level metrics with seeded bootstrap 95% confidence "
+        "intervals) and figures, and RUN_DIR/plots/training_curves.png.",
+    )
+    p.add_argument("run_dir", help="run folder written by `keras-mia train`")
+    p.add_argument("--manifest", help="manifest CSV (default: the one the run trained on)")
+    p.add_argument("--split", default="test", help="train, val or test (default test)")
+    p.add_argument(
+        "--threshold-rule", choices=["fixed", "youden", "sensitivity"], default=None,
+        help="operating threshold: the recipe's fixed one (default), or chosen on the "
+        "validation split by Youden's J or a target sensitivity",
+    )
+    p.add_argument("--target-sensitivity", type=float, default=None,
+                   help="for --threshold-rule sensitivity (default 0.9)")
+    p.add_argument("--bootstrap", type=int, default=None,
+                   help="bootstrap resamples of the confidence intervals (default 1000)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="inference batch size (default: the recipe's)")
+    p.add_argument("--no-plots", action="store_true", help="write only the CSV and JSON")
+    p.add_argument("--heatmap-image", action="append", metavar="FILE",
+                   help="patch classifiers: also draw class heatmaps of this whole image "
+                   "(repeatable)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override a key of the run's config for this evaluation, e.g. "
+                   "--set evaluation.patient_aggregation=mean (repeatable)")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser(
+        "export",
+        help="export a run as a TensorFlow SavedModel with serving signatures",
+        description="Write RUN_DIR/best.keras as a TensorFlow SavedModel whose serving_default "
+        "signature takes raw single-channel images (float32, original intensity units, any "
+        "size) and preprocesses them in-graph as the recipe does; serving_png takes encoded "
+        "PNG files; metadata gives the recipe, classes and threshold. Works for runs trained "
+        "on any Keras backend.",
+    )
+    p.add_argument("run_dir", help="run folder written by `keras-mia train`")
+    p.add_argument("--out", default=None, help="SavedModel folder (default RUN_DIR/saved_model)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="operating threshold to save (default: the one `evaluate` reported, "
+                   "else the recipe's)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser(
+        "predict",
+        help="predict image files with an exported SavedModel alone",
+        description="Predict DICOM/PNG/JPEG files (and folders, walked recursively) with a "
+        "SavedModel written by `keras-mia export`. Prints a table, optionally writes a CSV; "
+        "files that cannot be read are reported by name and the others still predicted "
+        "(exit 1 if any failed).",
+    )
+    p.add_argument("model_dir", help="SavedModel folder written by `keras-mia export`")
+    p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="images or folders")
+    p.add_argument("--out", default=None, help="CSV to write (path, probabilities, class)")
+    p.add_argument("--heatmap", default=None, metavar="DIR",
+                   help="patch classifiers: write per-class heatmap PNGs into DIR")
+    p.add_argument("--stride", type=int, default=None,
+                   help="heatmap window stride in pixels (default: a quarter of the window)")
+    p.set_defaults(func=_cmd_predict)
     return parser
 
 

@@ -16,8 +16,9 @@ Input (``SRC``): ``mdb001.pgm`` ... ``mdb322.pgm`` (8-bit, 1024 x 1024) anywhere
 ROI centre is at column ``X``, row ``height - Y`` (``1024 - Y``). Lines that do not start
 with a reference number (``mdbNNN``) are description text and are ignored (counted).
 
-Output (``OUT``): ``images/mdbNNN.png`` (8-bit), ``masks/mdbNNN.png`` (0/255: the union
-of the image's ROI circles, all zero for a normal image) and ``manifest.csv`` with
+Output (``OUT``): ``images/mdbNNN.png`` (16-bit: the 8-bit values x 257, the scale of the
+prepared CBIS-DDSM scans), ``masks/mdbNNN.png`` (0/255: the union of the image's ROI
+circles, all zero for a normal image) and ``manifest.csv`` with
 ``label`` normal/benign/malignant (malignant when any row is, else benign when any row is
 abnormal), ``patient_id`` (consecutive pairs ``mdb001``+``mdb002``, ... are the two breasts
 of one woman: ``mias_001`` ...), ``split`` (``test`` by default), ``mask_path``,
@@ -256,8 +257,10 @@ def prepare_mias(
         if size is not None:
             image = resize_with_padding(image, size)
             mask = resize_mask_with_padding(mask, size)
-        image8 = np.clip(np.rint(image * (255.0 / top)), 0, 255).astype(np.uint8)
-        image_path = write_gray_png(out / "images" / f"{refnum}.png", image8)
+        # 16-bit like the prepared CBIS-DDSM scans, so the mammo_dense recipe (rescale
+        # 255/65535) reads MIAS, its external test set, on the same [0, 255] scale.
+        image16 = np.clip(np.rint(image * (65535.0 / top)), 0, 65535).astype(np.uint16)
+        image_path = write_gray_png(out / "images" / f"{refnum}.png", image16)
         mask_path = ""
         if abnormal and not placed:
             no_mask += 1

@@ -12,6 +12,7 @@ import dataclasses
 from typing import Any, Literal
 
 from keras_mia.data.pipeline_config import PipelineConfig
+from keras_mia.utils.typed_config import ConfigError
 
 __all__ = [
     "ScheduleConfig",
@@ -120,6 +121,10 @@ class TrainingConfig:
         devices: explicit device names for ``"mirrored"`` (e.g. two logical CPUs in tests).
         steps_per_epoch: cap on batches per epoch (``None``: the whole split).
         tensorboard: write TensorBoard logs to ``RUN/logs``.
+        batchnorm_momentum: moving-average momentum of every BatchNormalization layer for
+            this run (``None``: the model's own, 0.99 in Keras). At 0.99 the moving statistics
+            of a network trained from scratch need several hundred steps to settle, so a
+            short run (the CPU demos) predicts with stale statistics; 0.9 settles in tens.
     """
 
     epochs: int | None = None
@@ -142,6 +147,7 @@ class TrainingConfig:
     devices: list[str] | None = None
     steps_per_epoch: int | None = None
     tensorboard: bool = True
+    batchnorm_momentum: float | None = None
 
     def validate(self) -> None:
         if not self.stages:
@@ -258,3 +264,27 @@ class RecipeConfig:
                 f"variant must be one of {sorted(self.variants)}. "
                 f"Received: variant={self.variant!r}"
             )
+
+
+def positive_class_index(config: "RecipeConfig", classes: list[str]) -> int | None:
+    """Index of ``evaluation.positive_class`` in ``classes``.
+
+    Args:
+        config: the resolved recipe.
+        classes: the class names in index order.
+
+    Returns:
+        The index; with no positive class configured, the last class of two (``None`` for
+        more than two classes: metrics are then macro averages).
+
+    Raises:
+        ConfigError: the configured class is not one of ``classes``.
+    """
+    name = config.evaluation.positive_class
+    if name is None:
+        return len(classes) - 1 if len(classes) == 2 else None
+    if name not in classes:
+        raise ConfigError(
+            f"evaluation.positive_class: expected one of {classes}. Received: {name!r}"
+        )
+    return classes.index(name)

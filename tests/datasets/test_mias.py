@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from keras_mia.io import read_image
 from keras_mia.data.manifest import Manifest
 from keras_mia.data.validate import validate_manifest
 from keras_mia.datasets import prepare
@@ -91,8 +92,10 @@ def test_end_to_end_on_the_synthetic_layout(tmp_path):
         severities = {r.severity for r in info[refnum]}
         expected = "malignant" if "M" in severities else "benign" if "B" in severities else "normal"
         assert row["label"] == expected and row["split"] == "test"
-        image = np.asarray(Image.open(manifest.resolve(row["image_path"])))
-        assert image.shape == (1024, 1024) and image.dtype == np.uint8
+        image = read_image(manifest.resolve(row["image_path"]))
+        # 16-bit, exactly 257 x the 8-bit source values (same scale as prepared CBIS-DDSM).
+        assert image.shape == (1024, 1024) and image.max() > 255
+        np.testing.assert_array_equal(image % 257, 0)
         with_coords = [r for r in info[refnum] if r.x is not None]
         if expected != "normal" and not with_coords:
             assert row["mask_path"] == ""

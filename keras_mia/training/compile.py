@@ -1,0 +1,148 @@
+"""Optimizers, losses and metrics from recipe names (what ``model.compile`` receives)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from keras_mia.data.pipeline_config import PipelineConfig
+from keras_mia.training.config import StageConfig
+from keras_mia.utils.typed_config import ConfigError
+
+__all__ = ["make_optimizer", "make_loss", "make_metrics", "METRIC_NAMES"]
+
+METRIC_NAMES: tuple[str, ...] = (
+    "accuracy",
+    "auc",
+    "pr_auc",
+    "sensitivity",
+    "specificity",
+    "precision",
+    "iou",
+    "dice",
+    "pixel_accuracy",
+    "pixel_precision",
+    "pixel_recall",
+    "pixel_f1",
+)
+
+
+def make_optimizer(stage: StageConfig) -> keras.optimizers.Optimizer:
+    """The stage's optimizer at its initial learning rate (schedules run as a callback)."""
+    weight_decay = stage.weight_decay or None
+    if stage.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate=stage.learning_rate, weight_decay=weight_decay)
+    return keras.optimizers.SGD(
+        learning_rate=stage.learning_rate, momentum=stage.momentum, weight_decay=weight_decay
+    )
+
+
+def make_loss(name: str, options: dict[str, Any] | None = None) -> keras.losses.Loss:
+    """A loss by recipe name (``TrainingConfig.loss``) with its keyword options."""
+    options = dict(options or {})
+    if name == "weighted_sigmoid_cross_entropy":
+        from keras_mia.losses import WeightedSigmoidCrossEntropy
+
+        return WeightedSigmoidCrossEntropy(**options)
+    losses = {
+        "binary_crossentropy": keras.losses.BinaryCrossentropy,
+        "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+        "categorical_crossentropy": keras.losses.CategoricalCrossentropy,
+    }
+    if name not in losses:
+        raise ConfigError(f"training.loss: expected one of {sorted(losses)}. Received: {name!r}")
+    try:
+        return losses[name](**options)
+    except TypeError as err:
+        raise ConfigError(f"training.loss_options: {err}") from None
+
+
+def make_metrics(
+    names: list[str] | tuple[str, ...],
+    data: PipelineConfig,
+    num_classes: int,
+    positive_class: int | None = None,
+) -> list[keras.metrics.Metric]:
+    """Keras metrics by recipe name (``TrainingConfig.metrics``), matched to the model's head.
+
+    The names become the ``history.csv`` columns (``auc``, ``val_auc``, ...), so
+    ``training.monitor`` is ``val_<name>``.
+
+    Args:
+        names: metric names from :data:`METRIC_NAMES`.
+        data: the pipeline configuration: ``task`` and ``label_mode`` decide the metric
+            variant (one sigmoid column, softmax columns, or per-pixel logits).
+        num_classes: number of classes (2 for binary; ignored for segmentation).
+        positive_class: the class scored as positive for binary metrics on softmax heads
+            (default 1, i.e. the second class name in sorted order).
+
+    Returns:
+        The metric objects, in the order given.
+
+    Raises:
+        ConfigError: an unknown name, or a metric that does not fit the task.
+    """
+    from keras_mia import metrics as mia
+
+    unknown = [name for name in names if name not in METRIC_NAMES]
+    if unknown:
+        raise ConfigError(
+            f"training.metrics: unknown metric {unknown[0]!r}; expected one of "
+            f"{list(METRIC_NAMES)}"
+        )
+    if data.task == "segmentation":
+        segmentation = {
+            "iou": mia.SegmentationIoU,
+            "dice": mia.Dice,
+            "pixel_accuracy": mia.PixelAccuracy,
+            "pixel_precision": mia.PixelPrecision,
+            "pixel_recall": mia.PixelRecall,
+            "pixel_f1": mia.PixelF1,
+        }
+        wrong = [name for name in names if name not in segmentation]
+        if wrong:
+            raise ConfigError(
+                f"training.metrics: {wrong[0]!r} is a classification metric; a segmentation "
+                f"recipe takes {sorted(segmentation)}"
+            )
+        return [segmentation[name](from_logits=True, name=name) for name in names]
+
+    wrong = [name for name in names if name not in METRIC_NAMES[:6]]
+    if wrong:
+        raise ConfigError(
+            f"training.metrics: {wrong[0]!r} is a segmentation metric; a classification "
+            f"recipe takes {list(METRIC_NAMES[:6])}"
+        )
+    single_column = data.label_mode == "binary"
+    multiclass = not single_column and num_classes > 2
+    if multiclass and any(n in names for n in ("sensitivity", "specificity", "precision")):
+        if positive_class is None:
+            raise ConfigError(
+                "training.metrics: sensitivity/specificity/precision on a "
+                f"{num_classes}-class head need evaluation.positive_class"
+            )
+    if not single_column and not multiclass and positive_class is None:
+        positive_class = 1
+
+    def build(name: str) -> keras.metrics.Metric:
+        if name == "accuracy":
+            if single_column:
+                return keras.metrics.BinaryAccuracy(name=name)
+            if data.label_mode == "categorical":
+                return keras.metrics.CategoricalAccuracy(name=name)
+            return keras.metrics.SparseCategoricalAccuracy(name=name)
+        if name in ("auc", "pr_auc"):
+            curve = "ROC" if name == "auc" else "PR"
+            if multiclass:
+                return mia.MulticlassAUC(num_classes=num_classes, curve=curve, name=name)
+            return mia.BinaryAUC(positive_class=positive_class, curve=curve, name=name)
+        cls = {
+            "sensitivity": mia.Sensitivity,
+            "specificity": mia.Specificity,
+            "precision": mia.Precision,
+        }[name]
+        # One class scored against the rest (binary heads, or a chosen positive class).
+        return cls(positive_class=None if single_column else positive_class, name=name)
+
+    return [build(name) for name in names]

@@ -1,0 +1,73 @@
+"""Recipes train end to end with their own models at tiny sizes.
+
+hello_world, mammo_patch and mammo_whole_image also train in the notebooks (QUICK=1) and the demo
+that ``make test`` runs; here: the cheap ones, the crop stages and the patch-model hand-over.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import pytest
+
+from keras_mia.recipes import load_recipe
+from keras_mia.synth import generate
+from keras_mia.training.engine import train
+
+# recipe -> (synthetic set, generate options, overrides that shrink it)
+CASES = {
+    "breast_mri": (
+        "breast_mri", {"n": 6, "image_size": 32},
+        ["data.image_size=[32, 32]", "data.batch_size=8", "training.epochs=1",
+         "training.steps_per_epoch=2"],
+    ),
+    "mammo_dense": (
+        "mammo", {"n": 30, "image_size": (64, 48)},
+        ["data.image_size=[48, 32]", "data.batch_size=2", "training.epochs=2",
+         "training.steps_per_epoch=1", "data.augment.crop=[32, 32]"]
+        + [f"training.stages.{i}.crop=[32, 32]" for i in range(4)],
+    ),
+}
+
+
+def _history(run):
+    with open(run / "history.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _train_case(recipe, tmp_path, extra=()):
+    dataset, options, overrides = CASES[recipe]
+    manifest = generate(dataset, tmp_path / "data", seed=1, **options)
+    config = load_recipe(recipe, [f"manifest={manifest}", *overrides, *extra])
+    train(config, tmp_path / "run", verbose=0)
+    return config, tmp_path / "run"
+
+
+@pytest.mark.parametrize("recipe", sorted(CASES))
+def test_recipe_trains_every_stage(recipe, tmp_path):
+    config, run = _train_case(recipe, tmp_path)
+    rows = _history(run)
+    stages = [i for i, n in enumerate(config.training.stage_epochs()) if n]
+    assert [int(float(r["stage"])) for r in rows] == stages
+    assert config.training.monitor in rows[0]
+    model = keras.saving.load_model(run / "best.keras", compile=False)
+    assert model.name == config.model.name
+
+
+def test_whole_image_recipe_starts_from_a_saved_patch_model(tmp_path):
+    from keras_mia.models import build
+
+    patch = build("resnet50_patch", weights=None, input_shape=(32, 32, 3))
+    patch.save(tmp_path / "patch.keras")
+    manifest = generate("mammo", tmp_path / "mammo", n=30, seed=2, image_size=(64, 48))
+    config = load_recipe("mammo_whole_image", [
+        f"manifest={manifest}", "data.image_size=[64, 48]", "data.batch_size=4",
+        f"model.options.patch_model={tmp_path / 'patch.keras'}", "training.epochs=2",
+        "training.steps_per_epoch=1",
+    ])
+    train(config, tmp_path / "run", verbose=0)
+    assert [r["stage"] for r in _history(tmp_path / "run")] == ["0.0", "1.0"]
+    whole = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
+    assert whole.output_shape == (None, 2)
+    assert whole.name == "resnet50_whole_image"
