@@ -83,6 +83,7 @@ def import_folder(
     splits: Mapping[str, str] | None = None,
     patient_pattern: str | None = None,
     dataset: str | None = None,
+    log_skips: bool = True,
 ) -> ImportedRows:
     """Lists the images of a class-folder tree as manifest rows.
 
@@ -101,6 +102,9 @@ def import_folder(
             ``86_IM-2380-1001_invert.png`` and ``86_IM-2380-3001_invert.png`` to patient
             ``86``. ``None``: the file stem.
         dataset: when given, written to every row's ``dataset`` column.
+        log_skips: log a warning listing the skipped items. A caller that handles
+            ``skipped`` itself (e.g. the Open-I adapter, which labels TEST files by name)
+            passes ``False`` so the user is not told of skips that did not happen.
 
     Returns:
         The rows (``image_path`` absolute, ``label``, ``patient_id``, ``split``, and
@@ -155,7 +159,7 @@ def import_folder(
     result = ImportedRows(rows, root, skipped)
     if out_manifest is not None:
         result.manifest_path = write_manifest(out_manifest, rows)
-    if skipped:
+    if skipped and log_skips:
         logger.warning(
             "import_folder(%s): skipped %d item(s): %s",
             root,

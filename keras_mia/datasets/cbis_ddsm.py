@@ -24,19 +24,30 @@ never by name; every pixel above the mask's background value is ROI.
 
 Output (``OUT``):
 
+- One physical scan, one image: CBIS-DDSM lists a scan that holds both a mass and
+  calcifications twice, once per abnormality type, in two case folders with the same
+  patient, side and view (e.g. ``Calc-Test_P_01502_LEFT_CC`` and ``Mass-Test_P_01502_LEFT_CC``,
+  a benign mass and a malignant calcification). Those cases are written as one image named
+  after the first case folder (by name), with the ROIs of both merged into its mask and its
+  label taken over all of them, as Scuccimarra did ("we combined all masks for each scan into
+  one"); otherwise the same pixels would appear twice, possibly with opposite labels. The
+  other copy's pixels are compared with the used one and any difference is noted; a copy
+  whose folder is missing or unreadable still contributes its ROIs.
 - ``images/<case>.png``: 16-bit, Shen's preprocessing: resized to ``image_size`` keeping
   the aspect ratio (symmetric padding), breast segmented (burned-in labels and markers
   zeroed), intensities scaled from the file's bit depth to 0..65535;
 - ``masks/<case>.png``: all ROI masks of the scan merged (8-bit, 0/255), and
-  ``masks/rois/<case>_<abnormality id>.png`` one per abnormality;
+  ``masks/rois/<case>_<abnormality id>.png`` one per abnormality (``<case>_<type><id>``
+  in a merged scan whose abnormality ids repeat);
 - ``manifest.csv``: one row per scan: ``label`` benign/malignant (malignant when any of
   its abnormalities is), ``patient_id`` (``P_00001``), ``split`` (the official
   Training/Test split, with ``val_fraction`` of the training patients moved to ``val``;
   a patient in both official splits goes wholly to test), ``mask_path``, ``study_id``
-  (the case folder name), ``view``, ``laterality`` (L/R), ``abnormality``
-  (mass/calcification) and ``pathology``;
-- ``abnormalities.csv``: one row per abnormality (type, pathology, Shen's class 1-4, its
-  own mask, bounding box in the output image, the source files it was read from);
+  (the case folder name; the first one of a merged scan), ``view``, ``laterality`` (L/R),
+  ``abnormality`` (mass/calcification) and ``pathology``;
+- ``abnormalities.csv``: one row per abnormality (its case folder, the ``scan`` - the
+  image's ``study_id`` - it was written into, type, pathology, Shen's class 1-4, its own
+  mask, bounding box in the output image, the source files it was read from);
 - with ``patches="s"`` or ``"s10"``: ``patches_<set>/<class>/*.png`` (16-bit, cut from the
   preprocessed image) and ``patches_<set>/manifest.csv`` (see
   ``keras_mia.preprocessing.patches``);
@@ -247,10 +258,14 @@ def read_case_descriptions(
 
 @dataclass
 class _ScanTask:
+    """One physical scan: ``case`` names the output; ``case_dirs`` holds every case folder
+    found for the scan (``case`` first when found), ``abnormalities`` those of all its cases,
+    ``roi_files`` the image files of each ``(case, abnormality id)``."""
+
     case: str
-    case_dir: Path
+    case_dirs: dict[str, Path]
     abnormalities: list[Abnormality]
-    roi_files: dict[str, list[Path]]
+    roi_files: dict[tuple[str, str], list[Path]]
     out_dir: Path
     split: str
     label: str
@@ -292,12 +307,14 @@ def _series_description(path: Path) -> str:
         return ""
 
 
-def _pick_full_image(task: _ScanTask, files: list[Path], result: _ScanResult) -> Path | None:
+def _pick_full_image(
+    case: str, case_dir: Path, csv_path: str, files: list[Path], result: _ScanResult
+) -> Path | None:
     if len(files) == 1:
         return files[0]
     if not files:
         return None
-    exact = task.case_dir.parent / task.abnormalities[0].image_path
+    exact = case_dir.parent / csv_path
     if exact in files:
         return exact
     described = [p for p in files if "full mammogram" in _series_description(p).lower()]
@@ -315,7 +332,7 @@ def _pick_full_image(task: _ScanTask, files: list[Path], result: _ScanResult) ->
 
     chosen = max(files, key=pixels)
     result.notes.append(
-        f"{task.case}: {len(files)} image files in the full-mammogram folder; used the "
+        f"{case}: {len(files)} image files in the full-mammogram folder; used the "
         f"largest, {chosen.name}"
     )
     return chosen
@@ -331,13 +348,13 @@ def _series_uid(path: Path) -> str:
         return ""
 
 
-def _csv_points_to(task: _ScanTask, csv_path: str, file: Path) -> bool:
-    """Whether a CSV path names ``file``: the same path below SRC, or (TCIA's
-    ``<case>/<study UID>/<series UID>/<name>`` against renamed folders) the same series UID
-    and file name."""
+def _csv_points_to(base: Path, csv_path: str, file: Path) -> bool:
+    """Whether a CSV path names ``file``: the same path below ``base`` (the folder of the
+    case folders), or (TCIA's ``<case>/<study UID>/<series UID>/<name>`` against renamed
+    folders) the same series UID and file name."""
     if not csv_path:
         return False
-    if task.case_dir.parent / csv_path == file:
+    if base / csv_path == file:
         return True
     parts = [p for p in csv_path.replace("\\", "/").split("/") if p]
     return (
@@ -354,7 +371,7 @@ def _resolve_roi(
     from keras_mia.io import ImageReadError, read_image
 
     item = f"{abn.case} abnormality {abn.abnormality_id} ({abn.source})"
-    files = task.roi_files.get(abn.abnormality_id, [])
+    files = task.roi_files.get((abn.case, abn.abnormality_id), [])
     if not files:
         result.skipped.append(
             (item, f"ROI folder {'/'.join(abn.roi_folders) or '?'} not found under SRC")
@@ -381,9 +398,10 @@ def _resolve_roi(
     crops = [c for c in candidates if c[0] != mask_path and not c[2]]
     crop_path = crops[0][0] if crops else None
 
+    base = next(iter(task.case_dirs.values())).parent
     swapped = crop_path is not None and (
-        _csv_points_to(task, abn.mask_path, crop_path)
-        or _csv_points_to(task, abn.cropped_path, mask_path)
+        _csv_points_to(base, abn.mask_path, crop_path)
+        or _csv_points_to(base, abn.cropped_path, mask_path)
     )
     if swapped:
         result.swapped += 1
@@ -411,9 +429,95 @@ def _resolve_roi(
     return mask
 
 
+def _read_full_mammogram(
+    task: _ScanTask, result: _ScanResult
+) -> tuple[Path, np.ndarray] | None:
+    """The scan's full mammogram from the first of its case folders that gives one.
+
+    The copies in the other folders (a scan listed as mass and as calcification case) are
+    read too and compared with it; a difference is noted, never silently ignored.
+
+    Returns:
+        ``(path, image)``, or ``None`` when no folder gives a readable image (the reasons
+        are recorded as the scan's skip).
+    """
+    from keras_mia.io import ImageReadError, read_image
+
+    n_abn = len(task.abnormalities)
+    scan_item = f"{task.case} ({n_abn} abnormalit{'y' if n_abn == 1 else 'ies'})"
+    problems, chosen = [], None
+    for case, case_dir in task.case_dirs.items():
+        csv_path = next(a.image_path for a in task.abnormalities if a.case == case)
+        files = [p for p in iter_files(case_dir) if is_image_file(p)]
+        path = _pick_full_image(case, case_dir, csv_path, files, result)
+        if path is None:
+            problems.append((case, "no image file in the full-mammogram folder"))
+            continue
+        try:
+            image = read_image(path)
+        except ImageReadError as err:
+            problems.append((case, f"full mammogram unreadable: {err.reason}"))
+            continue
+        if chosen is None:
+            chosen = (case, path, image)
+        elif image.shape != chosen[2].shape:
+            result.notes.append(
+                f"{task.case}: the copy of this scan in {case} is {image.shape[0]}x"
+                f"{image.shape[1]}, the one used ({chosen[0]}) {chosen[2].shape[0]}x"
+                f"{chosen[2].shape[1]}; the ROIs of both are drawn on the one used"
+            )
+        elif not np.array_equal(image, chosen[2]):
+            diff = float(np.max(np.abs(image - chosen[2])))
+            result.notes.append(
+                f"{task.case}: the copy of this scan in {case} differs from the one used "
+                f"({chosen[0]}) by up to {diff:g} in value"
+            )
+    if chosen is None:
+        if len(problems) == 1:
+            result.skipped.append((scan_item, problems[0][1]))
+        else:
+            result.skipped.append(
+                (scan_item, "no readable full mammogram: "
+                 + "; ".join(f"{case}: {reason}" for case, reason in problems))
+            )
+        return None
+    for case, reason in problems:
+        result.notes.append(
+            f"{task.case}: {case}: {reason}; its ROIs are drawn on the copy in {chosen[0]}"
+        )
+    return chosen[1], chosen[2]
+
+
+def _roi_tags(abnormalities: Sequence[Abnormality]) -> list[str]:
+    """File-name tag per abnormality of one scan: its id, made unique in a merged scan."""
+    tags = [safe_name(a.abnormality_id) for a in abnormalities]
+    if len(set(tags)) < len(tags):
+        tags = [f"{a.abnormality_type}{safe_name(a.abnormality_id)}" for a in abnormalities]
+    if len(set(tags)) < len(tags):
+        tags = [f"{safe_name(a.case)}_{safe_name(a.abnormality_id)}" for a in abnormalities]
+    return tags
+
+
+def _group_same_scans(by_case: dict[str, list[Abnormality]]) -> list[list[str]]:
+    """Case folders that hold one physical scan, i.e. the same patient, side and view.
+
+    CBIS-DDSM lists a scan with both a mass and calcifications once per abnormality type
+    (``Mass-..._P_01502_LEFT_CC`` and ``Calc-..._P_01502_LEFT_CC``). A DDSM case has one
+    image per side and view, so these keys identify the image.
+    """
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    for case, abns in sorted(by_case.items()):
+        match = CASE_PATTERN.match(case)
+        if match:
+            key = (match["patient"].upper(), match["side"].upper(), match["view"].upper())
+        else:
+            key = (abns[0].patient_id, abns[0].laterality, abns[0].view)
+        groups.setdefault(key, []).append(case)
+    return list(groups.values())
+
+
 def _process_scan(task: _ScanTask) -> _ScanResult:
     """Reads, preprocesses and writes one full mammogram with its masks (and patches)."""
-    from keras_mia.io import ImageReadError, read_image
     from keras_mia.preprocessing import (
         PATCH_LABELS,
         crop_patch,
@@ -427,16 +531,10 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     result = _ScanResult()
     n_abn = len(task.abnormalities)
     scan_item = f"{task.case} ({n_abn} abnormalit{'y' if n_abn == 1 else 'ies'})"
-    files = [p for p in iter_files(task.case_dir) if is_image_file(p)]
-    full_path = _pick_full_image(task, files, result)
-    if full_path is None:
-        result.skipped.append((scan_item, "no image file in the full-mammogram folder"))
+    found = _read_full_mammogram(task, result)
+    if found is None:
         return result
-    try:
-        full = read_image(full_path)
-    except ImageReadError as err:
-        result.skipped.append((scan_item, f"full mammogram unreadable: {err.reason}"))
-        return result
+    full_path, full = found
     top = source_range(full_path, full)
 
     masks = []
@@ -467,6 +565,7 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
         merged |= roi
 
     name = safe_name(task.case)
+    tags = _roi_tags(task.abnormalities)
     image_path = task.out_dir / "images" / f"{name}.png"
     mask_path = task.out_dir / "masks" / f"{name}.png"
     write_gray_png(image_path, image16)
@@ -490,8 +589,8 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     }
 
     classes = []
-    for abn, roi, abn_row in zip(task.abnormalities, rois, result.abnormality_rows):
-        roi_path = task.out_dir / "masks" / "rois" / f"{name}_{safe_name(abn.abnormality_id)}.png"
+    for abn, tag, roi, abn_row in zip(task.abnormalities, tags, rois, result.abnormality_rows):
+        roi_path = task.out_dir / "masks" / "rois" / f"{name}_{tag}.png"
         write_gray_png(roi_path, roi.astype(np.uint8) * 255)
         rows, cols = np.nonzero(roi)
         classes.append(patch_class(abn.abnormality_type, abn.pathology))
@@ -503,7 +602,8 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
             )
         abn_row.update(
             {
-                "case": task.case,
+                "case": abn.case,
+                "scan": task.case,
                 "patient_id": abn.patient_id,
                 "split": task.split,
                 "abnormality_id": abn.abnormality_id,
@@ -539,11 +639,7 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
         counters: Counter = Counter()
         for window in windows:
             label = PATCH_LABELS[window.label]
-            tag = (
-                "bg"
-                if window.roi_index < 0
-                else f"roi{safe_name(task.abnormalities[window.roi_index].abnormality_id)}"
-            )
+            tag = "bg" if window.roi_index < 0 else f"roi{tags[window.roi_index]}"
             counters[tag] += 1
             path = folder / label / f"{name}_{tag}_{counters[tag] - 1:02d}.png"
             write_gray_png(path, crop_patch(image16, window))
@@ -609,14 +705,16 @@ def _assign_splits(
 
     per_patient: dict[str, set[str]] = {}
     for abns in scans.values():
-        per_patient.setdefault(abns[0].patient_id, set()).add(abns[0].official_split)
+        per_patient.setdefault(abns[0].patient_id, set()).update(a.official_split for a in abns)
     split_of = {}
     for case, abns in scans.items():
         patient = abns[0].patient_id
         split_of[case] = "test" if len(per_patient[patient]) > 1 else abns[0].official_split
     for patient, splits in sorted(per_patient.items()):
         if len(splits) > 1:
-            cases = sorted(c for c, a in scans.items() if a[0].patient_id == patient)
+            cases = sorted(
+                {a.case for abns in scans.values() for a in abns if a.patient_id == patient}
+            )
             report.note(
                 f"patient {patient} is in the official training and test sets ({', '.join(cases)}):"
                 " all their images go to test so that no patient is in two splits"
@@ -718,25 +816,40 @@ def prepare_cbis_ddsm(
     wanted = set(by_case) | {f for a in abnormalities for f in a.roi_folders}
     folders = _index_folders(src, wanted, report)
 
+    # One task per physical scan, named after its first case folder found on disk.
     scans: dict[str, list[Abnormality]] = {}
-    for case, abns in by_case.items():
-        if case not in folders:
-            report.skip(
-                f"{case} ({len(abns)} abnormalit{'y' if len(abns) == 1 else 'ies'}; "
-                f"{abns[0].source})",
-                "full-mammogram folder not found under SRC",
+    scan_dirs: dict[str, dict[str, Path]] = {}
+    for cases in _group_same_scans(by_case):
+        present = [case for case in cases if case in folders]
+        if not present:
+            for case in cases:
+                abns = by_case[case]
+                report.skip(
+                    f"{case} ({len(abns)} abnormalit{'y' if len(abns) == 1 else 'ies'}; "
+                    f"{abns[0].source})",
+                    "full-mammogram folder not found under SRC",
+                )
+            continue
+        scans[present[0]] = [a for case in cases for a in by_case[case]]
+        scan_dirs[present[0]] = {case: folders[case] for case in present}
+        if len(cases) > 1:
+            missing = [case for case in cases if case not in folders]
+            report.note(
+                f"{present[0]}: one scan listed as {len(cases)} cases ({', '.join(cases)}): "
+                f"written as one image with all {len(scans[present[0]])} ROIs merged and "
+                f"labelled {_label(scans[present[0]])}"
+                + (f"; full-mammogram folder of {', '.join(missing)} not found under SRC, "
+                   "its ROIs are drawn on the copy found" if missing else "")
             )
-        else:
-            scans[case] = abns
     split_of = _assign_splits(scans, float(val_fraction), int(seed), report)
 
     tasks = [
         _ScanTask(
             case=case,
-            case_dir=folders[case],
+            case_dirs=scan_dirs[case],
             abnormalities=abns,
             roi_files={
-                a.abnormality_id: [
+                (a.case, a.abnormality_id): [
                     p
                     for f in a.roi_folders
                     if f in folders
@@ -795,7 +908,7 @@ def prepare_cbis_ddsm(
 
 def _write_abnormalities(path: Path, rows: list[dict]) -> None:
     columns = [
-        "case", "patient_id", "split", "abnormality_id", "abnormality_type", "pathology",
+        "case", "scan", "patient_id", "split", "abnormality_id", "abnormality_type", "pathology",
         "patch_class", "mask_path", "bbox_top", "bbox_left", "bbox_bottom", "bbox_right",
         "roi_in_breast", "full_image_source", "roi_mask_source", "cropped_image_source",
         "mask_crop_swapped_in_csv", "csv_row",

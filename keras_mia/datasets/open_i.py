@@ -97,7 +97,9 @@ def prepare_open_i(
     from keras_mia.io import ImageReadError, read_image
 
     src = check_src(src)
-    imported = import_folder(src, patient_pattern=patient_pattern, dataset=DATASET)
+    imported = import_folder(
+        src, patient_pattern=patient_pattern, dataset=DATASET, log_skips=False
+    )
     out = prepare_out_dir(out, src, overwrite)
     report = PrepareReport("open-i", src, out)
     rows = [dict(row) for row in imported]

@@ -90,16 +90,24 @@ def test_real_case_description_csvs():
     assert pathologies == {"MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"}
 
 
+def _scan_key(case):
+    """``Mass-Training_P_00001_LEFT_CC`` -> ``P_00001_LEFT_CC``: the physical scan."""
+    return case.split("_", 1)[1]
+
+
 def test_end_to_end_on_the_synthetic_layout(src, prepared):
     manifest = Manifest.load(prepared.manifest_path)
     out = prepared.out_dir
     csv_rows = _csv_rows(src)
     cases = {r["image file path"].split("/")[0] for r in csv_rows}
-    assert len(manifest) == len(cases) == 10 and not prepared.skipped
+    # 11 case folders, 10 scans: one scan is listed as a Mass and as a Calc case.
+    assert len(cases) == 11 and len({_scan_key(c) for c in cases}) == 10
+    assert len(manifest) == 10 and not prepared.skipped
     for row in manifest:
         case = row["study_id"]
         pathologies = {
-            r["pathology"] for r in csv_rows if r["image file path"].startswith(case + "/")
+            r["pathology"] for r in csv_rows
+            if _scan_key(r["image file path"].split("/")[0]) == _scan_key(case)
         }
         assert row["label"] == ("malignant" if "MALIGNANT" in pathologies else "benign")
         assert row["patient_id"] == "P_" + case.split("_P_")[1].split("_")[0]
@@ -125,8 +133,63 @@ def test_end_to_end_on_the_synthetic_layout(src, prepared):
     assert sum(int(a["mask_crop_swapped_in_csv"]) for a in abnormalities) == 3
     for abn in abnormalities:
         roi = np.asarray(Image.open(out / abn["mask_path"])) > 0
-        merged = np.asarray(Image.open(out / "masks" / f"{abn['case']}.png")) > 0
+        merged = np.asarray(Image.open(out / "masks" / f"{abn['scan']}.png")) > 0
         assert roi.any() and not (roi & ~merged).any()
+
+
+def test_a_scan_listed_as_mass_and_calc_case_is_one_image(src, prepared):
+    manifest = Manifest.load(prepared.manifest_path)
+    (row,) = [r for r in manifest if _scan_key(r["study_id"]) == "P_00001_LEFT_CC"]
+    # Its Calc case alone holds a benign calcification; the mass makes the scan malignant.
+    assert row["study_id"] == "Calc-Training_P_00001_LEFT_CC"
+    assert row["label"] == "malignant" and row["abnormality"] == "calcification;mass"
+    with open(prepared.out_dir / "abnormalities.csv", newline="") as f:
+        abns = [a for a in csv.DictReader(f) if a["scan"] == row["study_id"]]
+    assert sorted((a["case"], a["abnormality_id"], a["pathology"]) for a in abns) == [
+        ("Calc-Training_P_00001_LEFT_CC", "2", "BENIGN"),
+        ("Mass-Training_P_00001_LEFT_CC", "1", "MALIGNANT")]
+    merged = np.asarray(Image.open(manifest.resolve(row["mask_path"]))) > 0
+    rois = [np.asarray(Image.open(prepared.out_dir / a["mask_path"])) > 0 for a in abns]
+    assert np.array_equal(merged, rois[0] | rois[1]) and not (rois[0] & rois[1]).any()
+    notes = [n for n in prepared.notes if n.startswith("Calc-Training_P_00001_LEFT_CC")]
+    assert len(notes) == 1 and "one scan listed as 2 cases" in notes[0]  # identical copies
+
+
+def test_merged_scan_notes_differing_copies_and_uses_a_lone_copy(src, tmp_path):
+    from keras_mia.io import read_image
+    from keras_mia.io.writers import write_dicom
+
+    copy = tmp_path / "raw"
+    shutil.copytree(src, copy)
+    (calc_full,) = (copy / "CBIS-DDSM" / "Calc-Training_P_00001_LEFT_CC").rglob("*.dcm")
+    pixels = read_image(calc_full).astype(np.uint16)
+    pixels[0, 0] += 7
+    write_dicom(calc_full, pixels)
+    report = prepare("cbis-ddsm", copy, tmp_path / "a", image_size=SIZE, quiet=True)
+    assert any("Mass-Training_P_00001_LEFT_CC differs from the one used" in n and "7" in n
+               for n in report.notes)
+    # Without the Calc folder the Mass copy carries both ROIs, and the scan stays malignant.
+    shutil.rmtree(calc_full.parents[2])
+    report = prepare("cbis-ddsm", copy, tmp_path / "b", image_size=SIZE, quiet=True)
+    (row,) = [r for r in report.rows if _scan_key(r["study_id"]) == "P_00001_LEFT_CC"]
+    assert row["study_id"] == "Mass-Training_P_00001_LEFT_CC" and row["label"] == "malignant"
+    assert not report.skipped
+    assert any("full-mammogram folder of Calc-Training_P_00001_LEFT_CC not found" in n
+               for n in report.notes)
+
+
+def test_roi_file_tags_stay_unique_when_ids_repeat():
+    from keras_mia.datasets.cbis_ddsm import Abnormality, _roi_tags
+
+    def abn(case, kind, ident):
+        return Abnormality("x", "P_1", "LEFT", "CC", ident, kind, "BENIGN", "", "", "", case,
+                           (), "train")
+
+    assert _roi_tags([abn("Mass-Test_P_1_LEFT_CC", "mass", "1"),
+                      abn("Calc-Test_P_1_LEFT_CC", "calcification", "2")]) == ["1", "2"]
+    assert _roi_tags([abn("Mass-Test_P_1_LEFT_CC", "mass", "1"),
+                      abn("Calc-Test_P_1_LEFT_CC", "calcification", "1")]) == [
+        "mass1", "calcification1"]
 
 
 def test_patch_set_s10(prepared):
@@ -136,12 +199,13 @@ def test_patch_set_s10(prepared):
     short = [item for item, reason in prepared.skipped if "quota" in reason]
     with open(prepared.out_dir / "abnormalities.csv", newline="") as f:
         for abn in csv.DictReader(f):
-            count = sum(n.startswith(f"{abn['case']}_roi{abn['abnormality_id']}_") for n in names)
-            missed = any(i.startswith(f"{abn['case']} abnormality {abn['abnormality_id']}:")
+            tag = Path(abn["mask_path"]).stem[len(abn["scan"]) + 1:]
+            prefix = f"{abn['scan']}_roi{tag}_"
+            count = sum(n.startswith(prefix) for n in names)
+            missed = any(i.startswith(f"{abn['scan']} abnormality {abn['abnormality_id']}:")
                          for i in short)
             assert count < 10 if missed else count == 10
-            roi_patches = [r for r in patches if Path(r["image_path"]).name.startswith(
-                f"{abn['case']}_roi{abn['abnormality_id']}_")]
+            roi_patches = [r for r in patches if Path(r["image_path"]).name.startswith(prefix)]
             assert {r["label"] for r in roi_patches} <= {PATCH_LABELS[int(abn["patch_class"])]}
     for row in images:
         count = sum(n.startswith(f"{row['study_id']}_bg_") for n in names)

@@ -1,5 +1,6 @@
 """Tests for keras_mia.datasets.open_i (Hello World data)."""
 
+import logging
 import re
 from pathlib import Path
 
@@ -54,6 +55,14 @@ def test_end_to_end_on_the_synthetic_layout(src, tmp_path):
         assert copy.is_file() and copy.parent.name == row["label"]
         assert copy.read_bytes() == next(p for p in sources if p.name == copy.name).read_bytes()
     assert validate_manifest(report.manifest_path).ok
+
+
+def test_test_files_labelled_by_name_are_not_logged_as_skipped(src, tmp_path, caplog):
+    # import_folder alone would call TEST/abd2.png "unlabelled"; the adapter labels it.
+    with caplog.at_level(logging.WARNING):
+        report = prepare("open-i", src, tmp_path / "out", quiet=True)
+    assert "abd2.png" not in caplog.text and "unlabelled" not in caplog.text
+    assert not any("unlabelled" in reason for _, reason in report.skipped)
 
 
 def test_options_change_what_is_kept(src, tmp_path):

@@ -67,7 +67,7 @@ def generate_raw(
         dataset: ``"cbis-ddsm"``, ``"mias"``, ``"dbc"`` or ``"open-i"``.
         out_dir: destination folder (created; must be empty unless ``overwrite``).
         n: size: full mammograms (cbis-ddsm, default 10), images (mias, default 8),
-            patients (dbc, default 4), training images (open-i, default 12).
+            patients (dbc, default 5), training images (open-i, default 12).
         seed: random seed; the same seed writes the same data.
         image_size: data-set specific: ``(height, width)`` of a CBIS-DDSM mammogram
             (default 400 x 250), the side of a DBC slice (default 48), of an Open-I image

@@ -18,9 +18,12 @@ series folders; some CSV rows give the mask's path as the cropped image's and vi
 one quoted path per row ends with a newline inside its quotes (the mask path in the mass
 files, the cropped-image path in the calc files); the calc files' header says
 ``breast density`` where the mass files say ``breast_density``. With ``n >= 10`` one patient
-has a scan in the official training set and another in the test set. DICOM tags follow the
-real files: PatientID is the folder name, SeriesDescription ``full mammogram images`` /
-``ROI mask images`` / ``cropped images``.
+has a scan in the official training set and another in the test set. The first scan holds
+a malignant mass and a benign calcification and is listed twice, as the real data lists such
+scans: ``Mass-Training_P_00001_LEFT_CC`` (abnormality 1) and ``Calc-Training_P_00001_LEFT_CC``
+(abnormality 2), each folder with its own copy of the full mammogram (same pixels, own UIDs).
+DICOM tags follow the real files: PatientID is the folder name, SeriesDescription
+``full mammogram images`` / ``ROI mask images`` / ``cropped images``.
 """
 
 from __future__ import annotations
@@ -62,6 +65,8 @@ def _plan(n: int) -> list[dict]:
         pathologies = ["MALIGNANT", "BENIGN", "BENIGN_WITHOUT_CALLBACK"]
         first = pathologies[i % 3]
         rois = 2 if i % 4 == 0 else 1
+        # The first scan's second ROI is listed as a calcification of a twin Calc case.
+        twin = i == 0 and kind == "Mass" and rois == 2
         scans.append(
             dict(
                 patient=f"P_{p + 1:05d}",
@@ -70,6 +75,7 @@ def _plan(n: int) -> list[dict]:
                 kind=kind,
                 split=split,
                 pathologies=[first] + ["BENIGN"] * (rois - 1),
+                twin_rois=(2,) if twin else (),
             )
         )
     return scans
@@ -139,18 +145,25 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
                        "BodyPartExamined": "BREAST", "SeriesNumber": 1},
             )
 
-        study = synthetic_uid("cbis", seed, case, "study")
-        series = synthetic_uid("cbis", seed, case, "series")
-        tag = 10000 + int(rng.integers(0, 89999))
-        full_dir = (
-            root / case / f"07-20-2016-DDSM-{tag}" / f"1.000000-full mammogram images-{tag + 1}"
-        )
-        dicom(full_dir / "000000.dcm", image, "full mammogram images", case, study, series)
-        full_csv = f"{case}/{study}/{series}/000000.dcm"
+        twin_case = f"Calc-{scan['split']}_{scan['patient']}_{scan['side']}_{scan['view']}"
+        full_csv_of = {}
+        for this_case in [case] + ([twin_case] if scan["twin_rois"] else []):
+            study = synthetic_uid("cbis", seed, this_case, "study")
+            series = synthetic_uid("cbis", seed, this_case, "series")
+            tag = 10000 + int(rng.integers(0, 89999))
+            full_dir = (
+                root / this_case / f"07-20-2016-DDSM-{tag}"
+                / f"1.000000-full mammogram images-{tag + 1}"
+            )
+            dicom(full_dir / "000000.dcm", image, "full mammogram images", this_case, study,
+                  series)
+            full_csv_of[this_case] = f"{this_case}/{study}/{series}/000000.dcm"
 
         for k, (mask, pathology) in enumerate(zip(masks, scan["pathologies"]), start=1):
             abnormality_count += 1
-            roi_case = f"{case}_{k}"
+            kind = "Calc" if k in scan["twin_rois"] else scan["kind"]
+            roi_case = f"{twin_case if k in scan['twin_rois'] else case}_{k}"
+            full_csv = full_csv_of[roi_case.rsplit("_", 1)[0]]
             roi_study = synthetic_uid("cbis", seed, roi_case, "study")
             roi_series = synthetic_uid("cbis", seed, roi_case, "series")
             tag = 10000 + int(rng.integers(0, 89999))
@@ -180,7 +193,7 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
                 crop_csv = f"{roi_case}/{roi_study}/{roi_series}/{crop_name}"
             if abnormality_count % 4 == 2:
                 mask_csv, crop_csv = crop_csv, mask_csv  # the CSV swaps them
-            if scan["kind"] == "Mass":
+            if kind == "Mass":
                 described = ["OVAL", "CIRCUMSCRIBED"] if pathology != "MALIGNANT" else [
                     "IRREGULAR", "SPICULATED"]
                 mask_csv += "\n"
@@ -188,9 +201,9 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
                 described = ["PLEOMORPHIC", "CLUSTERED"] if pathology == "MALIGNANT" else [
                     "PUNCTATE", "SEGMENTAL"]
                 crop_csv += "\n"
-            rows[(scan["kind"], scan["split"])].append(
+            rows[(kind, scan["split"])].append(
                 [scan["patient"], str(1 + i % 4), scan["side"], scan["view"], str(k),
-                 "mass" if scan["kind"] == "Mass" else "calcification", *described,
+                 "mass" if kind == "Mass" else "calcification", *described,
                  "5" if pathology == "MALIGNANT" else "3", pathology, str(1 + i % 5),
                  full_csv, crop_csv, mask_csv]
             )
