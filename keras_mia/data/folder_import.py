@@ -28,15 +28,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from keras_mia.data.manifest import write_manifest
+from keras_mia.io.files import IMAGE_SUFFIXES, is_image_file
 
 __all__ = ["import_folder", "ImportedRows", "IMAGE_SUFFIXES", "DEFAULT_SPLIT_NAMES"]
 
 logger = logging.getLogger(__name__)
 
-# What keras_mia.io.read_image decodes.
-IMAGE_SUFFIXES: frozenset[str] = frozenset(
-    {".png", ".jpg", ".jpeg", ".dcm", ".dicom", ".dic", ".pgm", ".bmp", ".tif", ".tiff"}
-)
 
 DEFAULT_SPLIT_NAMES: dict[str, str] = {
     "train": "train",
@@ -179,12 +176,12 @@ def _import_classes(
     """Adds a row per image under ``folder/<class>/``; records everything else as skipped."""
     for entry in sorted(folder.iterdir()):
         if not entry.is_dir():
-            reason = "unlabelled (no class folder)" if _is_image(entry) else "not an image"
+            reason = "unlabelled (no class folder)" if is_image_file(entry) else "not an image"
             skipped.append((entry, reason))
             continue
         files = sorted(p for p in entry.rglob("*") if not p.is_dir())
         for path in files:
-            if not _is_image(path):
+            if not is_image_file(path):
                 skipped.append((path, "not an image"))
                 continue
             rows.append(
@@ -195,20 +192,6 @@ def _import_classes(
                     "split": split,
                 }
             )
-
-
-def _is_image(path: Path) -> bool:
-    """An image by suffix, or a DICOM file without a known suffix (the ``DICM`` preamble)."""
-    if path.name.startswith("."):
-        return False
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        return True
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def _patient_id(path: Path, pattern: re.Pattern | None) -> str:

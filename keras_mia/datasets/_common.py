@@ -15,7 +15,6 @@ __all__ = [
     "check_src",
     "iter_files",
     "find_one",
-    "is_image_file",
     "source_range",
     "to_uint16",
     "to_uint8_minmax",
@@ -24,7 +23,6 @@ __all__ = [
 ]
 
 MANIFEST_NAME = "manifest.csv"
-IMAGE_SUFFIXES = frozenset({".dcm", ".dicom", ".dic", ".png", ".pgm", ".jpg", ".jpeg", ".bmp"})
 
 
 def check_src(src: str | Path) -> Path:
@@ -68,23 +66,6 @@ def prepare_out_dir(out: str | Path, src: Path, overwrite: bool) -> Path:
         )
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-def is_image_file(path: Path) -> bool:
-    """An image by suffix, or a file with no suffix that carries the DICOM ``DICM`` marker."""
-    if path.name.startswith("."):
-        return False
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        return True
-    if suffix and not suffix[1:].isdigit():
-        return False
-    try:
-        with open(path, "rb") as f:
-            f.seek(128)
-            return f.read(4) == b"DICM"
-    except OSError:
-        return False
 
 
 def iter_files(folder: Path) -> Iterator[Path]:

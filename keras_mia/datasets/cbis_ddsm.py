@@ -71,7 +71,6 @@ import numpy as np
 from keras_mia.datasets._common import (
     MANIFEST_NAME,
     check_src,
-    is_image_file,
     iter_files,
     prepare_out_dir,
     safe_name,
@@ -80,6 +79,7 @@ from keras_mia.datasets._common import (
     write_gray_png,
 )
 from keras_mia.datasets.report import PrepareReport
+from keras_mia.io.files import is_image_file
 
 __all__ = ["prepare_cbis_ddsm", "read_case_descriptions", "Abnormality", "CASE_PATTERN"]
 

@@ -52,13 +52,13 @@ from keras_mia.datasets._common import (
     MANIFEST_NAME,
     check_src,
     find_one,
-    is_image_file,
     iter_files,
     prepare_out_dir,
     to_uint8_minmax,
     write_gray_png,
 )
 from keras_mia.datasets.report import PrepareReport
+from keras_mia.io.files import is_image_file
 
 __all__ = [
     "AnnotationBox",

@@ -7,7 +7,8 @@ package's readers and used as is. Each file is read in original units and fed to
 
 A file that cannot be read or predicted is reported by name with the reason and the others
 are still predicted; the command exits non-zero when any failed. Files found by walking a
-folder that do not look like images (by extension) are skipped and counted.
+folder that do not look like images (``keras_mia.io.is_image_file``) are skipped and
+counted.
 """
 
 from __future__ import annotations
@@ -20,21 +21,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["IMAGE_SUFFIXES", "collect_files", "load_serving_model", "predict_files"]
+from keras_mia.io.files import is_image_file
 
-# Suffixes a folder walk picks up; DICOM files often have no suffix at all.
-IMAGE_SUFFIXES: tuple[str, ...] = (
-    "", ".dcm", ".dicom", ".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".pnm", ".tif", ".tiff",
-)
+__all__ = ["collect_files", "load_serving_model", "predict_files"]
 
 
 def collect_files(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Path], list[dict]]:
     """Expands files and folders (recursively, sorted) into the files to predict.
 
     Args:
-        inputs: files and folders. A named file is always predicted; in folders, files
-            with a suffix in ``IMAGE_SUFFIXES`` are, hidden files and other suffixes are
-            skipped.
+        inputs: files and folders. A named file is always predicted; in folders, the
+            files ``keras_mia.io.is_image_file`` accepts are, and so is every file without
+            a suffix (a DICOM file may lack the ``DICM`` marker; an unreadable one is
+            reported as failed); hidden files and other suffixes are skipped.
 
     Returns:
         ``(files, skipped, failures)``: the files to predict, the files skipped in folders,
@@ -50,7 +49,9 @@ def collect_files(inputs: Sequence[str | Path]) -> tuple[list[Path], list[Path],
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 for name in sorted(names):
                     candidate = Path(root) / name
-                    if name.startswith(".") or candidate.suffix.lower() not in IMAGE_SUFFIXES:
+                    if name.startswith(".") or not (
+                        candidate.suffix == "" or is_image_file(candidate)
+                    ):
                         skipped.append(candidate)
                     else:
                         files.append(candidate)
