@@ -109,6 +109,9 @@ class TrainingConfig:
         monitor: the validation metric that selects ``best.keras`` (``val_auc`` for
             classifiers, ``val_iou`` for segmentation).
         monitor_mode: ``"max"`` or ``"min"``.
+        monitor_tie_break: among epochs with an equal ``monitor`` value (an AUC that has
+            reached 1.0 on a small validation set), the one with the lowest value of this
+            logged metric is kept (``val_loss``); ``None``: the first of them.
         class_weight: ``None``, ``"balanced"`` (inverse class frequency of the training
             split) or a mapping class name -> weight.
         compute_mean: set ``data.mean`` to the training split's mean intensity after
@@ -139,6 +142,7 @@ class TrainingConfig:
     metrics: list[str] = dataclasses.field(default_factory=lambda: ["accuracy", "auc"])
     monitor: str = "val_auc"
     monitor_mode: Literal["max", "min"] = "max"
+    monitor_tie_break: str | None = "val_loss"
     class_weight: str | dict[str, Any] | None = None
     compute_mean: bool = False
     mixed_precision: bool = False

@@ -9,8 +9,8 @@ on disk at the end of every epoch:
 - ``checkpoints/stage<i>_done.weights.h5``: the weights at the end of each finished stage, so a
   resumed run skips finished stages;
 - ``history.csv`` (``CSVLogger``, appended, one row per epoch, with a ``stage`` column) and
-  ``best.keras`` (the best epoch on ``training.monitor``, whose best value is re-read from
-  ``history.csv`` on resume).
+  ``best.keras`` (the best epoch on ``training.monitor``, a tie broken by
+  ``training.monitor_tie_break``; the best values are re-read from ``history.csv`` on resume).
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import contextlib
 import csv
 import dataclasses
 import json
-import math
 import sys
 import time
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 
 from keras_mia.data.manifest import Manifest
 from keras_mia.recipes import dump_recipe, load_recipe
+from keras_mia.training.checkpoint import BestModelCheckpoint, best_epoch
 from keras_mia.training.compile import make_loss, make_metrics, make_optimizer
 from keras_mia.training.config import RecipeConfig, StageConfig, positive_class_index
 from keras_mia.training.distribute import (
@@ -223,21 +223,6 @@ def _dedupe_history(path: Path) -> None:
             writer.writerow(by_epoch[epoch])
 
 
-def _best_from_history(path: Path, monitor: str, mode: str) -> tuple[int | None, float | None]:
-    best_epoch, best_value = None, None
-    for row in _read_history(path):
-        raw = row.get(monitor)
-        if raw in (None, "", "nan"):
-            continue
-        value = float(raw)
-        if math.isnan(value):
-            continue
-        better = best_value is None or (value > best_value if mode == "max" else value < best_value)
-        if better:
-            best_epoch, best_value = int(float(row["epoch"])) + 1, value
-    return best_epoch, best_value
-
-
 def _stage_data(config: RecipeConfig, stage: StageConfig):
     augment = config.data.augment
     if stage.crop is not None:
@@ -354,16 +339,14 @@ def _train(
     class_weight = _class_weights(manifest, config, classes)
 
     _dedupe_history(run.history)
-    best_epoch, best_value = _best_from_history(
-        run.history, config.training.monitor, config.training.monitor_mode
+    training = config.training
+    _, best_value, best_tie = best_epoch(
+        _read_history(run.history), training.monitor, training.monitor_mode,
+        training.monitor_tie_break,
     )
-    best_checkpoint = keras.callbacks.ModelCheckpoint(
-        filepath=str(run.best_model),
-        monitor=config.training.monitor,
-        mode=config.training.monitor_mode,
-        save_best_only=True,
-        initial_value_threshold=best_value,
-        verbose=0,
+    best_checkpoint = BestModelCheckpoint(
+        run.best_model, training.monitor, training.monitor_mode, training.monitor_tie_break,
+        best_value=best_value, best_tie=best_tie,
     )
     has_val = bool(manifest.select("val"))
     epochs_before = len(_read_history(run.history))
@@ -447,12 +430,13 @@ def _train(
         # Without a validation split the last model is the best we can say.
         model.save(run.best_model)
     _dedupe_history(run.history)
-    best_epoch, best_value = _best_from_history(
-        run.history, config.training.monitor, config.training.monitor_mode
+    best, best_value, _ = best_epoch(
+        _read_history(run.history), training.monitor, training.monitor_mode,
+        training.monitor_tie_break,
     )
     result = TrainResult(
         run_dir=run,
-        best_epoch=best_epoch,
+        best_epoch=best,
         best_value=best_value,
         monitor=config.training.monitor,
         epochs_run=len(_read_history(run.history)) - epochs_before,
