@@ -89,6 +89,14 @@ def test_collect_files_walks_folders_sorted(mixed_folder):
     assert failures == []
 
 
+def test_collect_files_finds_dicom_files_named_by_uid(tmp_path):
+    write_dicom(tmp_path / "1.2.840.113619.2.55.3.604688", np.zeros((4, 4), np.uint16))
+    (tmp_path / "backup.bak").write_bytes(b"x")
+    files, skipped, _ = collect_files([tmp_path])
+    assert [f.name for f in files] == ["1.2.840.113619.2.55.3.604688"]
+    assert [p.name for p in skipped] == ["backup.bak"]
+
+
 def test_heatmaps_for_a_patch_model(patch_run, patch_export, tmp_path):
     rng = np.random.default_rng(1)
     whole = rng.integers(0, 65536, (80, 64)).astype(np.float64)
