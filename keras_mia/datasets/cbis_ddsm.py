@@ -430,7 +430,7 @@ def _resolve_roi(
 
 
 def _read_full_mammogram(
-    task: _ScanTask, result: _ScanResult
+    task: _ScanTask, result: _ScanResult, scan_item: str
 ) -> tuple[Path, np.ndarray] | None:
     """The scan's full mammogram from the first of its case folders that gives one.
 
@@ -439,12 +439,10 @@ def _read_full_mammogram(
 
     Returns:
         ``(path, image)``, or ``None`` when no folder gives a readable image (the reasons
-        are recorded as the scan's skip).
+        are recorded as the skip of ``scan_item``).
     """
     from keras_mia.io import ImageReadError, read_image
 
-    n_abn = len(task.abnormalities)
-    scan_item = f"{task.case} ({n_abn} abnormalit{'y' if n_abn == 1 else 'ies'})"
     problems, chosen = [], None
     for case, case_dir in task.case_dirs.items():
         csv_path = next(a.image_path for a in task.abnormalities if a.case == case)
@@ -531,7 +529,7 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     result = _ScanResult()
     n_abn = len(task.abnormalities)
     scan_item = f"{task.case} ({n_abn} abnormalit{'y' if n_abn == 1 else 'ies'})"
-    found = _read_full_mammogram(task, result)
+    found = _read_full_mammogram(task, result, scan_item)
     if found is None:
         return result
     full_path, full = found

@@ -1,18 +1,28 @@
-"""Option handling shared by the builders: input shapes, classifier heads, dropout."""
+"""Option handling shared by the builders: input shapes, classifier heads, dropout, and the
+one builder of the ``keras.applications`` classifiers."""
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
+import keras
 from keras import layers
 
-from keras_mia.models.weights import check_input_channels
+from keras_mia.models.weights import (
+    IMAGENET,
+    applications_backbone,
+    check_input_channels,
+    check_weights_option,
+    load_weights_file,
+)
 
 __all__ = [
     "resolve_input_shape",
     "resolve_classifier_activation",
     "check_dropout",
     "classifier_head",
+    "applications_classifier",
 ]
 
 
@@ -113,3 +123,60 @@ def classifier_head(
     if dropout:
         x = layers.Dropout(dropout, name=f"{name}_dropout")(x)
     return layers.Dense(num_classes, activation=activation, name=f"{name}_predictions")(x)
+
+
+def applications_classifier(
+    name: str,
+    application: str,
+    *,
+    input_shape: Sequence[int | None] | None,
+    default_size: tuple[int, int],
+    num_classes: int,
+    weights: str | os.PathLike | None,
+    input_channels: int | None,
+    dropout: float,
+    classifier_activation: str | None,
+    hidden_units: int | None = None,
+) -> keras.Model:
+    """A ``keras.applications`` backbone (``include_top=False``) with :func:`classifier_head`.
+
+    The body of ``inception_v3_gap`` and ``resnet50_patch``: options are validated, the input
+    is named ``"image"``, and a weights file saved from the 3-channel variant also loads into
+    a 1-channel one (its stem summed over RGB).
+
+    Args:
+        name: the model's name.
+        application: the ``keras.applications`` class name (``"ResNet50"``).
+        input_shape, num_classes, weights, input_channels, dropout, classifier_activation:
+            as the public builders document them.
+        default_size: ``(height, width)`` when ``input_shape`` is ``None``.
+        hidden_units: width of the head's hidden dense layer (``None``: no hidden layer).
+
+    Returns:
+        An uncompiled ``keras.Model``.
+    """
+    height, width, channels = resolve_input_shape(
+        input_shape, input_channels, default_size=default_size, default_channels=3
+    )
+    weights = check_weights_option(weights)
+    activation = resolve_classifier_activation(num_classes, classifier_activation)
+    dropout = check_dropout(dropout)
+
+    inputs = keras.Input((height, width, channels), name="image")
+    backbone = applications_backbone(application, inputs, weights=weights, input_channels=channels)
+    outputs = classifier_head(
+        backbone.output, num_classes, activation=activation, dropout=dropout,
+        hidden_units=hidden_units,
+    )
+    model = keras.Model(inputs, outputs, name=name)
+    if weights is not None and weights != IMAGENET:
+        load_weights_file(
+            model,
+            weights,
+            rgb_builder=lambda: applications_classifier(
+                name, application, input_shape=(height, width, 3), default_size=default_size,
+                num_classes=num_classes, weights=None, input_channels=3, dropout=dropout,
+                classifier_activation=classifier_activation, hidden_units=hidden_units,
+            ),
+        )
+    return model

@@ -7,20 +7,9 @@ from typing import Sequence
 
 import keras
 
-from keras_mia.models.common import (
-    check_dropout,
-    classifier_head,
-    resolve_classifier_activation,
-    resolve_input_shape,
-)
+from keras_mia.models.common import applications_classifier
 from keras_mia.models.registry import register_model
 from keras_mia.models.stages import register_stages
-from keras_mia.models.weights import (
-    IMAGENET,
-    applications_backbone,
-    check_weights_option,
-    load_weights_file,
-)
 
 __all__ = ["inception_v3_gap"]
 
@@ -77,32 +66,8 @@ def inception_v3_gap(
             weights file that does not fit the architecture.
         FileNotFoundError: If ``weights`` names a file that does not exist.
     """
-    height, width, channels = resolve_input_shape(
-        input_shape, input_channels, default_size=(299, 299), default_channels=3
+    return applications_classifier(
+        NAME, "InceptionV3", input_shape=input_shape, default_size=(299, 299),
+        num_classes=num_classes, weights=weights, input_channels=input_channels,
+        dropout=dropout, classifier_activation=classifier_activation, hidden_units=dense_units,
     )
-    weights = check_weights_option(weights)
-    activation = resolve_classifier_activation(num_classes, classifier_activation)
-    dropout = check_dropout(dropout)
-
-    inputs = keras.Input((height, width, channels), name="image")
-    backbone = applications_backbone(
-        "InceptionV3", inputs, weights=weights, input_channels=channels
-    )
-    outputs = classifier_head(
-        backbone.output,
-        num_classes,
-        activation=activation,
-        dropout=dropout,
-        hidden_units=dense_units,
-    )
-    model = keras.Model(inputs, outputs, name=NAME)
-    if weights is not None and weights != IMAGENET:
-        load_weights_file(
-            model,
-            weights,
-            rgb_builder=lambda: inception_v3_gap(
-                (height, width, 3), num_classes, None, 3, dropout, dense_units,
-                classifier_activation,
-            ),
-        )
-    return model
