@@ -4,7 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PYTEST_ARGS ?=
 # Tests that must pass on both Keras backends (model, loss and metric code is keras.ops only).
-BACKEND_AGNOSTIC_TESTS := tests/models tests/test_losses.py tests/metrics tests/heatmaps
+BACKEND_AGNOSTIC_TESTS := tests/models tests/test_losses.py tests/metrics tests/heatmaps \
+	tests/training/test_weight_decay.py
 
 .PHONY: demo test lint notebooks clean
 

@@ -55,6 +55,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--config {args.config} is a '{config.name}' run. Received: recipe={args.recipe}"
         )
+    from keras_mia.training.backbone import resolve_backbone
+
+    config = resolve_backbone(config)  # e.g. a missing patch_model, before TensorFlow starts
     from keras_mia.training.engine import train
 
     train(config, args.out)
@@ -102,6 +105,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_probe_aspect(args: argparse.Namespace) -> int:
+    from keras_mia.evaluation.aspect_probe import probe_aspect
+
+    splits = [s.strip() for s in args.splits.split(",") if s.strip()]
+    try:
+        probe_aspect(args.run_dir, args.manifest, splits, batch_size=args.batch_size)
+    except (ValueError, FileNotFoundError) as err:
+        raise CommandError(str(err)) from None
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from keras_mia.export.saved_model import export_run
 
@@ -118,7 +132,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     try:
         _, failures = predict_files(args.model_dir, args.inputs, args.out, args.heatmap,
-                                    heatmap_stride=args.stride)
+                                    heatmap_stride=args.stride, prepared=args.prepared)
     except (ValueError, FileNotFoundError) as err:
         raise CommandError(str(err)) from None
     return 1 if failures else 0
@@ -285,6 +299,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_evaluate)
 
     p = sub.add_parser(
+        "probe-aspect",
+        help="check that a classifier's predictions survive re-framing films to other shapes",
+        description="Re-frame every film of the chosen splits to the typical aspect ratios "
+        "(width/height quantiles of the training films) of the other class(es): padded, "
+        "centre-cropped and stretched; predict them through the validation/test pipeline and "
+        "report the fraction whose predicted class is unchanged. A model that reads the "
+        "film's shape instead of its content scores low. Writes "
+        "RUN_DIR/eval/aspect_probe/aspect_probe.json and .csv.",
+    )
+    p.add_argument("run_dir", help="classification run folder written by `keras-mia train`")
+    p.add_argument("--manifest", help="manifest CSV (default: the one the run trained on)")
+    p.add_argument("--splits", default="val,test",
+                   help="comma-separated splits to re-frame (default val,test)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="inference batch size (default: the recipe's)")
+    p.set_defaults(func=_cmd_probe_aspect)
+
+    p = sub.add_parser(
         "export",
         help="export a run as a TensorFlow SavedModel with serving signatures",
         description="Write RUN_DIR/best.keras as a TensorFlow SavedModel whose serving_default "
@@ -304,17 +336,25 @@ def build_parser() -> argparse.ArgumentParser:
         "predict",
         help="predict image files with an exported SavedModel alone",
         description="Predict DICOM/PNG/JPEG files (and folders, walked recursively) with a "
-        "SavedModel written by `keras-mia export`. Prints a table, optionally writes a CSV; "
+        "SavedModel written by `keras-mia export`. A mammography model trained on "
+        "`prepare cbis-ddsm` data gets raw files prepared as that data was (bit depth, "
+        "resize, breast segmentation). Prints a table, optionally writes a CSV; "
         "files that cannot be read are reported by name and the others still predicted "
-        "(exit 1 if any failed).",
+        "(exit 1 if any failed); input a mammography model cannot be meant for (colour "
+        "photograph, thumbnail, non-MG DICOM) is warned about on stderr and in the CSV.",
     )
     p.add_argument("model_dir", help="SavedModel folder written by `keras-mia export`")
     p.add_argument("inputs", nargs="+", metavar="FILE_OR_DIR", help="images or folders")
-    p.add_argument("--out", default=None, help="CSV to write (path, probabilities, class)")
+    p.add_argument("--out", default=None,
+                   help="CSV to write (path, probabilities, class, warnings)")
     p.add_argument("--heatmap", default=None, metavar="DIR",
                    help="patch classifiers: write per-class heatmap PNGs into DIR")
     p.add_argument("--stride", type=int, default=None,
                    help="heatmap window stride in pixels (default: a quarter of the window)")
+    p.add_argument("--prepared", action="store_true",
+                   help="the files were written by `keras-mia prepare` already: do not "
+                   "prepare them again (mammography models prepare raw files as their "
+                   "training data was prepared)")
     p.set_defaults(func=_cmd_predict)
     return parser
 

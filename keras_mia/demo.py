@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
+from keras_mia.training.backbone import PATCH_BACKBONE_MODELS, PATCH_RECIPE
+
 __all__ = ["DemoResult", "run_demo"]
 
 _BANNER = "=" * 72
@@ -42,16 +44,52 @@ def _real_data_help(config) -> str:
     dataset = {
         "hello_world": "open-i",
         "breast_mri": "dbc",
-        "mammo_patch": "cbis-ddsm --patches s",
-        "mammo_whole_image": "cbis-ddsm",
         "mammo_dense": "cbis-ddsm",
     }.get(config.name, "DATASET")
+    if config.name in ("mammo_patch", "mammo_whole_image"):
+        # Shen's chain: the whole-image model stands on the patch run trained on set S10.
+        return (
+            "To run on the real data set (see README, 'Data sets'):\n"
+            "  keras-mia prepare cbis-ddsm SRC_DIR data/cbis --patches s10\n"
+            "  keras-mia train mammo_patch --manifest data/cbis/patches_s10/manifest.csv "
+            "--out runs/patch_s10\n"
+            "  keras-mia train mammo_whole_image --manifest data/cbis/manifest.csv "
+            "--out runs/whole --set model.options.patch_model=runs/patch_s10"
+        )
     return (
         "To run on the real data set (see README, 'Data sets'):\n"
         f"  keras-mia prepare {dataset} SRC_DIR data/{config.name}\n"
         f"  keras-mia train {config.name} --manifest data/{config.name}/manifest.csv "
         f"--out runs/{config.name}"
     )
+
+
+def _needs_patch_run(config) -> bool:
+    """Whether the recipe stands on a patch run that the demo has to train first."""
+    options = config.model.options
+    return (
+        config.model.name in PATCH_BACKBONE_MODELS
+        and options.get("backbone", "patch") == "patch"
+        and options.get("patch_model") is None
+    )
+
+
+def _train_patch_run(out: Path, verbose: int | str) -> Path:
+    """Trains the patch recipe's demo on its synthetic patch set into ``out/run``."""
+    from keras_mia.recipes import load_recipe
+    from keras_mia.synth import generate
+    from keras_mia.training.engine import train
+
+    base = load_recipe(PATCH_RECIPE)
+    config = load_recipe(PATCH_RECIPE, base.demo)
+    manifest = out / "data" / "manifest.csv"
+    if not manifest.is_file():
+        synth = config.synth
+        generate(synth.dataset, out / "data", n=synth.n, seed=config.seed,
+                 image_size=synth.image_size, overwrite=True)
+    config = dataclasses.replace(config, manifest=str(manifest))
+    train(config, out / "run", verbose=verbose)
+    return out / "run"
 
 
 def run_demo(
@@ -66,7 +104,8 @@ def run_demo(
         recipe: a recipe name (``keras-mia recipes``).
         out: the demo folder; default ``runs/demo-<recipe>``. It receives ``data/`` (the
             synthetic set), ``run/`` (the run folder), ``saved_model/`` and
-            ``predictions.csv``.
+            ``predictions.csv``; a recipe standing on a patch classifier
+            (``mammo_whole_image``) also ``patch/``, the patch recipe's demo run it uses.
         overrides: ``key=value`` settings applied after the recipe's ``demo:`` list.
         verbose: Keras ``fit`` verbosity.
 
@@ -80,12 +119,22 @@ def run_demo(
     base = load_recipe(recipe)
     out = Path(out) if out is not None else Path("runs") / f"demo-{base.name}"
     config = load_recipe(recipe, [*base.demo, *overrides])
+    chain = _needs_patch_run(config)
     print(_BANNER)
     print(f"keras-mia demo: {config.name}: {config.description}")
     print("The data is SYNTHETIC (generated shapes, not patient images): the figures below")
     print("show that the pipeline works end to end, not what the published system achieves.")
     print(f"Reduced settings for a CPU (recipe 'demo:' list): {', '.join(base.demo)}")
+    if chain:
+        print(f"{config.name} stands on a trained {PATCH_RECIPE} classifier: the demo first "
+              f"trains the {PATCH_RECIPE} demo")
+        print(f"({out / 'patch' / 'run'}) on synthetic patches and uses it as the backbone.")
     print(_BANNER)
+    if chain:
+        patch_run = _train_patch_run(out / "patch", verbose)
+        config = load_recipe(
+            recipe, [*base.demo, *overrides, f"model.options.patch_model={patch_run}"]
+        )
 
     data_dir = out / "data"
     manifest = data_dir / "manifest.csv"

@@ -3,7 +3,10 @@
 :class:`Augmenter` turns an :class:`~keras_mia.data.pipeline_config.AugmentConfig` into a
 chain of Keras layers (``RandomCrop``, ``RandomFlip``, ``RandomRotation``, ``RandomZoom``,
 ``RandomShear``, ``RandomTranslation``) plus an additive intensity shift, and applies it to
-one image, or one image and its segmentation mask, inside a ``tf.data`` map.
+one image, or one image and its segmentation mask, inside a ``tf.data`` map. With
+``shear_convention="keras2"`` the shear is Keras 2's (:class:`Keras2Shear`, an angle in
+radians and Keras 2's matrix) instead of Keras 3's ``RandomShear``. ``reframe`` first pads or
+crops the film to a random aspect ratio (its own resampling, with a constant fill).
 
 Two choices make it reproducible and mask-safe:
 
@@ -31,6 +34,7 @@ fusion does not change the order of operations.
 from __future__ import annotations
 
 import contextlib
+import math
 
 import keras
 import tensorflow as tf
@@ -38,7 +42,7 @@ from keras.random import SeedGenerator
 
 from keras_mia.data.pipeline_config import AugmentConfig
 
-__all__ = ["Augmenter"]
+__all__ = ["Augmenter", "Keras2Shear", "keras2_shear_matrix"]
 
 
 class _ElementSeed(SeedGenerator):
@@ -107,6 +111,10 @@ class Augmenter:
         element_seed = _ElementSeed(seed)
         image = tf.cast(image, tf.float32)
         if mask is not None:
+            mask = tf.cast(mask, tf.float32)
+        if self.config.reframe:
+            image, mask = self._reframe(image, mask, element_seed)
+        if mask is not None:
             # Geometric layers fill a constant region with fill_value in both image and
             # mask; shifting the mask by fill_value first makes that region 0 in the mask.
             mask = tf.cast(mask, tf.float32) + self.config.fill_value
@@ -137,6 +145,57 @@ class Augmenter:
             return image
         # Nearest interpolation keeps mask values exact; rounding guards the float offset.
         mask = tf.cast(tf.round(mask - self.config.fill_value) > 0, tf.float32)
+        return image, mask
+
+    def _reframe(self, image, mask, seed):
+        """Pads or crops the film to a random aspect ratio (``AugmentConfig.reframe``).
+
+        On the already resized ``[H, W]`` image, padding the film to a wider ratio is a
+        horizontal shrink of the content to ``W / g`` columns with bars beside it, and
+        cropping it to a wider ratio keeps ``H / g`` of its rows, stretched back to ``H``:
+        exactly what re-framing the original and then stretching it to ``[H, W]`` gives.
+        One resampling with a constant fill does either.
+        """
+        height, width = image.shape[0], image.shape[1]
+        if height is None or width is None:
+            raise ValueError(f"reframe needs a static image size. Received: shape={image.shape}")
+        limit = math.log1p(self.config.reframe)
+        log_factor = tf.random.stateless_uniform([], seed=seed.next(), minval=-limit,
+                                                 maxval=limit)
+        pad = tf.random.stateless_uniform([], seed=seed.next()) < 0.5
+        where = tf.random.stateless_uniform([], seed=seed.next())
+        wider = log_factor > 0
+        amount = tf.exp(tf.abs(log_factor))  # g >= 1: how much the ratio changes
+        kept = 1.0 / amount  # the content's (pad) or the crop's (crop) share of the axis
+        # Padding a wider film or cropping a taller one acts on the columns; else the rows.
+        on_x = tf.equal(pad, wider)
+        size = tf.where(on_x, float(width), float(height))
+        offset = where * size * (1.0 - kept)
+        # Output-to-input map along that axis, pixel centres at integer coordinates. The
+        # crop maps its first and last output pixels onto input pixels (corners aligned),
+        # so it never samples outside the film.
+        scale = tf.where(pad, amount, (size * kept - 1.0) / (size - 1.0))
+        shift = tf.where(pad, (0.5 - offset) * amount - 0.5, offset)
+        one, zero = tf.ones([]), tf.zeros([])
+        transform = tf.stack([
+            tf.where(on_x, scale, one), zero, tf.where(on_x, shift, zero),
+            zero, tf.where(on_x, one, scale), tf.where(on_x, zero, shift),
+            zero, zero,
+        ])[None]
+
+        def apply(x, interpolation, fill):
+            return tf.raw_ops.ImageProjectiveTransformV3(
+                images=x[None],
+                transforms=transform,
+                output_shape=[height, width],
+                fill_value=fill,
+                interpolation=interpolation,
+                fill_mode="CONSTANT",
+            )[0]
+
+        image = apply(image, "BILINEAR", self.config.fill_value)
+        if mask is not None:
+            mask = apply(mask, "NEAREST", 0.0)
         return image, mask
 
     def _resample(self, matrices, image, mask):
@@ -202,14 +261,25 @@ class Augmenter:
         zoom = config.zoom_range
         if zoom is not None:
             # RandomZoom scales the sampling grid by 1 + factor: the same convention as
-            # ImageDataGenerator's zoom_range (above 1 zooms out).
+            # ImageDataGenerator's zoom_range (above 1 zooms out). Given a width factor too,
+            # it draws the width scale separately: Keras 2's independent zx, zy.
+            factor = (zoom[0] - 1.0, zoom[1] - 1.0)
             layers.append(
                 keras.layers.RandomZoom(
-                    (zoom[0] - 1.0, zoom[1] - 1.0), seed=seed + 4, name="augment_zoom", **affine
+                    factor,
+                    width_factor=factor if config.zoom_independent else None,
+                    seed=seed + 4,
+                    name="augment_zoom",
+                    **affine,
                 )
             )
         shear = config.shear if isinstance(config.shear, tuple) else (config.shear, 0.0)
-        if any(shear):
+        if config.shear_convention == "keras2":
+            if config.shear:
+                layers.append(
+                    Keras2Shear(config.shear, seed=seed + 5, name="augment_shear", **affine)
+                )
+        elif any(shear):
             layers.append(
                 keras.layers.RandomShear(
                     x_factor=(0.0, shear[0]),
@@ -235,10 +305,118 @@ class Augmenter:
         return layers
 
 
+def keras2_shear_matrix(angle, height: int, width: int) -> tf.Tensor:
+    """Keras 2's shear as a 3x3 output-to-input pixel map in Keras 3's (x, y) order.
+
+    Keras 2.0/2.1 ``ImageDataGenerator.random_transform`` built
+    ``[[1, -sin a, 0], [0, cos a, 0], [0, 0, 1]]`` on (row, column) coordinates and applied
+    it about the image centre. In (x = column, y = row) order, as Keras 3's
+    ``affine_transform`` reads it, that is ``x_in = cos a (x - cx) + cx`` and
+    ``y_in = y - sin a (x - cx)``. The centre is the pixel-grid centre ``(width - 1) / 2``,
+    as Keras 3's zoom and rotation use; Keras 2's ``transform_matrix_offset_center`` put it
+    one pixel further (``width / 2 + 0.5``), a constant one-pixel shift we do not copy.
+
+    Args:
+        angle: scalar shear angle in radians (float or tensor).
+        height: image height in pixels (the row centre cancels out; kept for symmetry).
+        width: image width in pixels.
+
+    Returns:
+        float32 ``[3, 3]`` matrix mapping output ``(x, y, 1)`` to input coordinates.
+    """
+    del height  # the rows shift by a multiple of the column offset only
+    angle = tf.cast(angle, tf.float32)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    cx = (float(width) - 1.0) / 2.0
+    zero, one = tf.zeros([], tf.float32), tf.ones([], tf.float32)
+    return tf.reshape(
+        tf.stack([cos, zero, cx * (1.0 - cos), -sin, one, sin * cx, zero, zero, one]), [3, 3]
+    )
+
+
+class Keras2Shear(keras.layers.RandomShear):
+    """Keras 2.0/2.1 ``ImageDataGenerator``'s random shear, as a Keras 3 layer.
+
+    Lakhani et al. (2018) trained with Keras 2.1.x and ``shear_range=0.2``; until Keras pull
+    request #8868 (merged 22 December 2017, after 2.1.2) that range was in **radians**: the
+    angle was ``np.random.uniform(-0.2, 0.2)`` fed straight into ``np.sin``/``np.cos`` of
+    the matrix ``[[1, -sin a, 0], [0, cos a, 0], [0, 0, 1]]``. Keras 3's ``RandomShear``
+    takes a tangent factor and shears about the top-left corner; this layer reproduces the
+    Keras 2 draw and matrix (see :func:`keras2_shear_matrix`).
+
+    Args:
+        max_angle: the largest angle in radians; angles are uniform in
+            ``[-max_angle, max_angle]``.
+        **kwargs: ``RandomShear``'s ``fill_mode``, ``fill_value``, ``interpolation``,
+            ``seed``, ``name``, ``dtype``.
+    """
+
+    def __init__(self, max_angle: float, **kwargs):
+        if isinstance(max_angle, bool) or not isinstance(max_angle, (int, float)) or not (
+            0 < max_angle < math.pi / 2
+        ):
+            raise ValueError(
+                f"max_angle must be in (0, pi/2) radians. Received: max_angle={max_angle!r}"
+            )
+        super().__init__(x_factor=0.0, y_factor=0.0, **kwargs)
+        self.max_angle = float(max_angle)
+
+    def get_random_transformation(self, data, training=True, seed=None):
+        """Draws one angle per image, uniform in ``[-max_angle, max_angle]`` radians."""
+        if not training:
+            return None
+        images = data["images"] if isinstance(data, dict) else data
+        shape = self.backend.shape(images)
+        count = shape[0] if len(shape) == 4 else 1
+        if seed is None:
+            seed = self._get_seed_generator(self.backend._backend)
+        angle = self.backend.random.uniform(
+            minval=-self.max_angle, maxval=self.max_angle, shape=(count,), seed=seed
+        )
+        return {"angle": angle}
+
+    def matrix(self, transformation, height: int, width: int) -> tf.Tensor:
+        """The ``[3, 3]`` output-to-input map of the first image's drawn angle."""
+        return keras2_shear_matrix(transformation["angle"][0], height, width)
+
+    def transform_images(self, images, transformation, training=True):
+        """Applies the drawn shear (the first image's angle to every image of a batch)."""
+        return self._apply(images, transformation, training, self.interpolation)
+
+    def transform_segmentation_masks(self, segmentation_masks, transformation, training=True):
+        """Applies the drawn shear to masks with nearest-neighbour sampling."""
+        return self._apply(segmentation_masks, transformation, training, "nearest")
+
+    def _apply(self, images, transformation, training, interpolation):
+        if not training or transformation is None:
+            return images
+        images = self.backend.cast(images, self.compute_dtype)
+        unbatched = len(images.shape) == 3
+        batch = images[None] if unbatched else images
+        height, width = batch.shape[1], batch.shape[2]
+        flat = tf.reshape(self.matrix(transformation, height, width), [9])[:8][None]
+        out = self.backend.image.affine_transform(
+            batch,
+            flat,
+            interpolation=interpolation,
+            fill_mode=self.fill_mode,
+            fill_value=self.fill_value,
+            data_format="channels_last",
+        )
+        return out[0] if unbatched else out
+
+    def get_config(self):
+        config = super().get_config()
+        config["max_angle"] = self.max_angle
+        for key in ("x_factor", "y_factor"):
+            config.pop(key, None)
+        return config
+
+
 _AFFINE_LAYERS = (
     keras.layers.RandomRotation,
     keras.layers.RandomZoom,
-    keras.layers.RandomShear,
+    keras.layers.RandomShear,  # Keras2Shear included: it is a subclass
     keras.layers.RandomTranslation,
 )
 
@@ -256,6 +434,8 @@ def _affine_matrix(layer, transformation, image):
     elif isinstance(layer, keras.layers.RandomZoom):
         zooms = tf.concat([transformation["width_zoom"], transformation["height_zoom"]], axis=1)
         flat = layer._get_zoom_matrix(tf.cast(zooms, tf.float32), height, width)
+    elif isinstance(layer, Keras2Shear):
+        return tf.cast(layer.matrix(transformation, height, width), tf.float32)
     elif isinstance(layer, keras.layers.RandomShear):
         flat = layer._get_shear_matrix(transformation["shear_factor"])
     else:

@@ -3,7 +3,7 @@
 ``build_dataset(manifest, config, split, training)`` yields ``(images, labels)`` for
 classification and ``(images, masks)`` for segmentation. Per image, in this order:
 
-decode (original units) -> resize (image bilinear, mask nearest) -> normalise -> [cache]
+decode (original units) -> resize (image bilinear or nearest, mask nearest) -> normalise -> [cache]
 -> augment (``training=True`` only) -> channels -> batch -> prefetch.
 
 The validation/test pipeline (``training=False``) is never shuffled, balanced or augmented;
@@ -319,7 +319,11 @@ def _preprocess_core(image: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
     """Resize and normalise an ``[H, W, 1]`` image: the cacheable, deterministic part."""
     image = tf.cast(image, tf.float32)
     image = resize(
-        image, config.image_size, config.resize, method="bilinear", antialias=config.antialias
+        image,
+        config.image_size,
+        config.resize,
+        method=config.resize_interpolation,
+        antialias=config.antialias,
     )
     return normalize(image, config.minmax, config.rescale, config.mean, config.std)
 
@@ -412,8 +416,8 @@ def _cache_key(config: PipelineConfig, table: _Table) -> str:
     preprocessing = {
         k: v
         for k, v in config.to_dict().items()
-        if k in ("image_size", "resize", "antialias", "minmax", "rescale", "mean", "std",
-                 "task", "label_mode", "classes")
+        if k in ("image_size", "resize", "resize_interpolation", "antialias", "minmax",
+                 "rescale", "mean", "std", "task", "label_mode", "classes")
     }
     blob = json.dumps([preprocessing, table.columns()], sort_keys=True, default=str)
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]

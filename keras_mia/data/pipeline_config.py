@@ -9,8 +9,9 @@ lists, so it can be dumped to YAML).
 Order of the per-image steps (``build_dataset`` and ``preprocess_image`` follow it):
 
 1. decode, in original units (``keras_mia.data.decode``);
-2. resize to ``image_size`` (``resize="stretch"`` or ``"pad"``; images bilinear, masks
-   nearest; the padding is zeros in original units, as in Shen et al.'s 16-bit PNGs);
+2. resize to ``image_size`` (``resize="stretch"`` or ``"pad"``; images bilinear, or nearest
+   with ``resize_interpolation="nearest"``, masks nearest; the padding is zeros in original
+   units, as in Shen et al.'s 16-bit PNGs);
 3. normalise: ``x = minmax(x)`` if ``minmax`` is set, then ``x = (x * rescale - mean) / std``;
 4. augment (training only): geometric transforms, then the additive intensity shift, all in
    normalised units (so ``intensity_shift`` and ``fill_value`` are normalised units too);
@@ -35,6 +36,8 @@ __all__ = [
     "AugmentConfig",
     "PipelineConfig",
     "RESIZE_MODES",
+    "RESIZE_INTERPOLATIONS",
+    "SHEAR_CONVENTIONS",
     "TASKS",
     "LABEL_MODES",
     "FILL_MODES",
@@ -42,6 +45,8 @@ __all__ = [
 ]
 
 RESIZE_MODES: tuple[str, ...] = ("stretch", "pad")
+RESIZE_INTERPOLATIONS: tuple[str, ...] = ("bilinear", "nearest")
+SHEAR_CONVENTIONS: tuple[str, ...] = ("keras3", "keras2")
 TASKS: tuple[str, ...] = ("classification", "segmentation")
 LABEL_MODES: tuple[str, ...] = ("binary", "int", "categorical")
 FILL_MODES: tuple[str, ...] = ("constant", "reflect", "nearest", "wrap")
@@ -53,11 +58,20 @@ AUTOTUNE: int = -1
 class AugmentConfig:
     """On-the-fly augmentation of the training pipeline (never applied to val/test).
 
-    Every transform is off by default. They run in this order: crop, horizontal flip,
-    vertical flip, rotation, zoom, shear, translation, intensity shift. Geometric transforms
-    move a segmentation mask exactly as the image (nearest interpolation for the mask).
+    Every transform is off by default. They run in this order: re-framing, crop, horizontal
+    flip, vertical flip, rotation, zoom, shear, translation, intensity shift. Geometric
+    transforms move a segmentation mask exactly as the image (nearest interpolation for the
+    mask).
 
     Attributes:
+        reframe: re-frame the film to another aspect ratio, as if it had been stored in a
+            different frame: the ratio width / height is multiplied by a factor drawn
+            log-uniformly in ``[1 / (1 + reframe), 1 + reframe]``, and, with equal
+            probability, the film is either *padded* to that ratio (bars of ``fill_value``
+            on the short axis, the film at a random offset) or *cropped* to it (a random
+            crop of the long axis). Applied to the resized image, it equals re-framing the
+            original film before a stretching resize. It stops a classifier from telling
+            classes apart by the film's shape (see ``keras-mia probe-aspect``). ``0`` is off.
         crop: ``(height, width)`` of a random crop taken from the resized image, or ``None``.
             Must not exceed ``PipelineConfig.image_size``.
         horizontal_flip: flip left-right with probability 0.5.
@@ -66,12 +80,24 @@ class AugmentConfig:
             ``[-rotation, rotation]``.
         zoom: ``z`` for a scale uniform in ``[1 - z, 1 + z]``, or an explicit range
             ``(low, high)``, in ``ImageDataGenerator``'s convention: a value above 1 zooms
-            *out* (the content gets smaller). The aspect ratio is kept. ``0`` is off.
-        shear: maximum horizontal shear factor ``s`` (the tangent of the shear angle; Keras 3
-            ``RandomShear`` convention, a fraction of the image, not degrees), sampled
-            uniformly in ``[0, s]`` with a random sign; or ``(x, y)`` for both axes. Keras
-            shears about the top-left corner, so the content also shifts by up to ``s`` x
-            the image height.
+            *out* (the content gets smaller). ``0`` is off.
+        zoom_independent: draw the horizontal and vertical scales independently from the
+            zoom range, as Keras 2's ``ImageDataGenerator`` did (``zoom_range=0.2`` then
+            changes the aspect ratio by up to about +-20 %). ``False`` (default): one scale
+            for both axes, the aspect ratio is kept.
+        shear: with ``shear_convention="keras3"``: maximum horizontal shear factor ``s``
+            (the tangent of the shear angle; Keras 3 ``RandomShear`` convention, a fraction
+            of the image, not degrees), sampled uniformly in ``[0, s]`` with a random sign;
+            or ``(x, y)`` for both axes. Keras 3 shears about the top-left corner, so the
+            content also shifts by up to ``s`` x the image height. With
+            ``shear_convention="keras2"``: the maximum shear *angle in radians*, one number.
+        shear_convention: ``"keras3"`` (default, ``keras.layers.RandomShear``) or
+            ``"keras2"``: Keras 2.0/2.1 ``ImageDataGenerator``'s shear, the one Lakhani et
+            al. used: an angle uniform in ``[-shear, shear]`` radians (Keras switched
+            ``shear_range`` to degrees in pull request #8868, December 2017), the matrix
+            ``[[1, -sin a, 0], [0, cos a, 0], [0, 0, 1]]`` on (row, column) coordinates,
+            about the image centre. It moves each column along the rows in proportion to
+            its distance from the centre and narrows the content by ``cos a``.
         translation: maximum shift as a fraction of the image size, ``t`` for both axes or
             ``(height_fraction, width_fraction)``; shifts are uniform in ``[-t, t]``.
         intensity_shift: maximum additive intensity shift, in normalised units (e.g. 20 for
@@ -79,16 +105,19 @@ class AugmentConfig:
             image, not clipped.
         fill_mode: how geometric transforms fill pixels from outside the image:
             ``"constant"`` (``fill_value``), ``"reflect"``, ``"nearest"`` or ``"wrap"``.
-        fill_value: the constant for ``fill_mode="constant"``, in normalised units.
-            Segmentation masks are always filled with 0 there.
+        fill_value: the constant for ``fill_mode="constant"`` and the bars of ``reframe``'s
+            padding, in normalised units. Segmentation masks are always filled with 0 there.
     """
 
+    reframe: float = 0.0
     crop: tuple[int, int] | None = None
     horizontal_flip: bool = False
     vertical_flip: bool = False
     rotation: float = 0.0
     zoom: float | tuple[float, float] = 0.0
+    zoom_independent: bool = False
     shear: float | tuple[float, float] = 0.0
+    shear_convention: Literal["keras3", "keras2"] = "keras3"
     translation: float | tuple[float, float] = 0.0
     intensity_shift: float = 0.0
     fill_mode: Literal["constant", "reflect", "nearest", "wrap"] = "constant"
@@ -99,10 +128,15 @@ class AugmentConfig:
             self.crop = _pair(self.crop, "crop", int)
             if min(self.crop) < 1:
                 raise ValueError(f"crop sizes must be >= 1. Received: crop={self.crop}")
-        for name in ("rotation", "intensity_shift"):
+        for name in ("reframe", "rotation", "intensity_shift"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{name} must be a number >= 0. Received: {name}={value!r}")
+        if self.reframe > 1:
+            raise ValueError(
+                "reframe must be at most 1 (aspect ratios changed by up to a factor of 2). "
+                f"Received: reframe={self.reframe}"
+            )
         if self.rotation > 180:
             raise ValueError(f"rotation must be at most 180 degrees. Received: {self.rotation}")
         if isinstance(self.zoom, (list, tuple)):
@@ -132,6 +166,12 @@ class AugmentConfig:
             raise ValueError(
                 f"fill_mode must be one of {FILL_MODES}. Received: fill_mode={self.fill_mode!r}"
             )
+        _check_choice(self.shear_convention, SHEAR_CONVENTIONS, "shear_convention")
+        if self.shear_convention == "keras2" and isinstance(self.shear, tuple):
+            raise ValueError(
+                "shear_convention='keras2' takes one shear angle in radians (Keras 2 sheared "
+                f"one axis only). Received: shear={self.shear}"
+            )
 
     @property
     def zoom_range(self) -> tuple[float, float] | None:
@@ -144,7 +184,8 @@ class AugmentConfig:
     def enabled(self) -> bool:
         """Whether any transform is switched on."""
         return bool(
-            self.crop
+            self.reframe
+            or self.crop
             or self.horizontal_flip
             or self.vertical_flip
             or self.rotation
@@ -183,6 +224,9 @@ class PipelineConfig:
         resize: ``"stretch"`` (plain resize; the aspect ratio changes) or ``"pad"`` (aspect
             ratio kept, then symmetric zero padding to ``image_size``, as Shen et al.'s
             1152x896 preprocessing).
+        resize_interpolation: how images are resampled to ``image_size``: ``"bilinear"``
+            (default) or ``"nearest"`` (Keras 2's ``flow_from_directory`` default; no
+            antialiasing then). Masks always use nearest neighbour.
         antialias: filter when downsampling images (masks always use nearest neighbour).
         channels: 1, or 3 to replicate a grey image into RGB-shaped input (ImageNet models).
         minmax: ``(low, high)`` to map each image's own min..max onto, before the affine
@@ -221,6 +265,7 @@ class PipelineConfig:
 
     image_size: tuple[int, int] = (224, 224)
     resize: Literal["stretch", "pad"] = "stretch"
+    resize_interpolation: Literal["bilinear", "nearest"] = "bilinear"
     antialias: bool = True
     channels: Literal[1, 3] = 1
     minmax: tuple[float, float] | None = None
@@ -247,6 +292,7 @@ class PipelineConfig:
         if min(self.image_size) < 1:
             raise ValueError(f"image_size must be positive. Received: image_size={self.image_size}")
         _check_choice(self.resize, RESIZE_MODES, "resize")
+        _check_choice(self.resize_interpolation, RESIZE_INTERPOLATIONS, "resize_interpolation")
         _check_choice(self.channels, (1, 3), "channels")
         _check_choice(self.task, TASKS, "task")
         _check_choice(self.label_mode, LABEL_MODES, "label_mode")

@@ -9,6 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Bit-depth scaling lives with the preprocessing the deployed path shares; re-exported here
+# for the adapters.
+from keras_mia.preprocessing.intensity import source_range, to_uint16
+
 __all__ = [
     "MANIFEST_NAME",
     "prepare_out_dir",
@@ -102,44 +106,6 @@ def find_one(src: Path, names: tuple[str, ...], description: str, explicit=None)
             "one to use explicitly."
         )
     return hits[0]
-
-
-def source_range(path: Path, image: np.ndarray) -> float:
-    """The largest value an image file's encoding can hold (after the Modality LUT).
-
-    16-bit outputs are scaled by this, not by each image's own maximum, so that relative
-    intensities survive across a data set: 2**BitsStored - 1 for DICOM (through the rescale
-    slope/intercept), 255 or 65535 for PNG/PGM by their bit depth. Never below the
-    image's actual maximum.
-    """
-    from keras_mia.io import detect_format
-
-    top = 0.0
-    try:
-        fmt = detect_format(path)
-        if fmt == "dicom":
-            import pydicom
-
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
-            bits = int(ds.get("BitsStored") or 16)
-            top = float(2**bits - 1)
-            if "RescaleSlope" in ds and "RescaleIntercept" in ds:
-                top = top * float(ds.RescaleSlope) + float(ds.RescaleIntercept)
-        else:
-            from PIL import Image
-
-            with Image.open(path) as pil:
-                top = 65535.0 if pil.mode in ("I", "I;16", "I;16B", "I;16L") else 255.0
-    except Exception:  # noqa: BLE001 - the pixels were read; fall back to their maximum
-        top = 0.0
-    return max(top, float(np.max(image)) if image.size else 0.0, 1.0)
-
-
-def to_uint16(image: np.ndarray, top: float) -> np.ndarray:
-    """Scales ``[0, top]`` onto the full 16-bit range (negative values clip to 0)."""
-    return np.clip(np.rint(np.asarray(image, np.float64) * (65535.0 / top)), 0, 65535).astype(
-        np.uint16
-    )
 
 
 def to_uint8_minmax(image: np.ndarray) -> np.ndarray:

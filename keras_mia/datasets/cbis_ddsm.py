@@ -33,9 +33,9 @@ Output (``OUT``):
   one"); otherwise the same pixels would appear twice, possibly with opposite labels. The
   other copy's pixels are compared with the used one and any difference is noted; a copy
   whose folder is missing or unreadable still contributes its ROIs.
-- ``images/<case>.png``: 16-bit, Shen's preprocessing: resized to ``image_size`` keeping
-  the aspect ratio (symmetric padding), breast segmented (burned-in labels and markers
-  zeroed), intensities scaled from the file's bit depth to 0..65535;
+- ``images/<case>.png``: 16-bit, Shen's preprocessing (``prepare_mammogram``): resized to
+  ``image_size`` keeping the aspect ratio (symmetric padding), breast segmented (burned-in
+  labels and markers zeroed), intensities scaled from the file's bit depth to 0..65535;
 - ``masks/<case>.png``: all ROI masks of the scan merged (8-bit, 0/255), and
   ``masks/rois/<case>_<abnormality id>.png`` one per abnormality (``<case>_<type><id>``
   in a merged scan whose abnormality ids repeat);
@@ -51,12 +51,17 @@ Output (``OUT``):
 - with ``patches="s"`` or ``"s10"``: ``patches_<set>/<class>/*.png`` (16-bit, cut from the
   preprocessed image) and ``patches_<set>/manifest.csv`` (see
   ``keras_mia.preprocessing.patches``);
+- ``preparation.json`` beside each manifest: the parameters of
+  ``keras_mia.preprocessing.prepare_mammogram``, the one function that prepared the images
+  (see ``keras_mia.preprocessing.record``); training copies it into the run and export into
+  the SavedModel, so that ``keras-mia predict`` prepares a raw file the same way;
 - ``prepare_report.txt``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import re
 import warnings
 import zlib
@@ -75,7 +80,6 @@ from keras_mia.datasets._common import (
     prepare_out_dir,
     safe_name,
     source_range,
-    to_uint16,
     write_gray_png,
 )
 from keras_mia.datasets.report import PrepareReport
@@ -520,10 +524,9 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
         PATCH_LABELS,
         crop_patch,
         patch_class,
+        prepare_mammogram,
         resize_mask_with_padding,
-        resize_with_padding,
         sample_patch_windows,
-        segment_breast,
     )
 
     result = _ScanResult()
@@ -547,18 +550,17 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
         result.abnormality_rows = []
         return result
 
-    resized = resize_with_padding(full, task.image_size, overflow=task.overflow)
-    if task.segment:
-        breast = segment_breast(resized)
-        if not breast.any():
-            result.skipped.append((scan_item, "no breast found (constant image)"))
-            result.abnormality_rows = []
-            return result
-    else:
-        breast = np.ones(resized.shape, dtype=bool)
-    image16 = to_uint16(resized * breast, top)
+    # The deployed path (keras_mia.inference) prepares raw files with this same call.
+    prepared = prepare_mammogram(
+        full, top, image_size=task.image_size, overflow=task.overflow, segment=task.segment
+    )
+    if not prepared.breast.any():
+        result.skipped.append((scan_item, "no breast found (constant image)"))
+        result.abnormality_rows = []
+        return result
+    image16, breast = prepared.image, prepared.breast
     rois = [resize_mask_with_padding(m, task.image_size, overflow=task.overflow) for m in masks]
-    merged = np.zeros(resized.shape, dtype=bool)
+    merged = np.zeros(image16.shape, dtype=bool)
     for roi in rois:
         merged |= roi
 
@@ -785,7 +787,7 @@ def prepare_cbis_ddsm(
         ValueError: a bad option, or a CSV without the CBIS-DDSM columns.
     """
     from keras_mia.data.manifest import write_manifest
-    from keras_mia.preprocessing import parse_image_size
+    from keras_mia.preprocessing import MammogramPreparation, parse_image_size, write_preparation
 
     size = parse_image_size(image_size)
     if patches is not None:
@@ -885,6 +887,9 @@ def prepare_cbis_ddsm(
         swapped += result.swapped
 
     report.manifest_path = write_manifest(out / MANIFEST_NAME, report.rows)
+    record = MammogramPreparation(size, overflow, bool(segment), DATASET)
+    report.note(f"preparation record (travels into trained runs and exported models): "
+                f"{write_preparation(out, record)}")
     _write_abnormalities(out / "abnormalities.csv", abnormality_rows)
     report.extra_counts["abnormalities (Shen class)"] = Counter(
         f"{r['patch_class']} {r['pathology'].lower()} {r['abnormality_type']}"
@@ -897,6 +902,9 @@ def prepare_cbis_ddsm(
         )
     if patches:
         path = write_manifest(out / f"patches_{patches}" / MANIFEST_NAME, patch_rows)
+        write_preparation(
+            path.parent, dataclasses.replace(record, patch_set=patches, patch_size=int(patch_size))
+        )
         report.extra_manifests[f"patches_{patches}"] = path
         report.extra_counts[f"patches_{patches} per class"] = Counter(
             r["label"] for r in patch_rows

@@ -13,7 +13,9 @@ Signatures:
   image-level area rule).
 - ``serving_png(png_bytes)``: the same from a batch of encoded 8- or 16-bit PNG files.
 - ``metadata()``: ``metadata_json`` (recipe, classes, threshold, input description,
-  preprocessing), ``class_names`` and ``threshold``. The same JSON is written to
+  preprocessing, and for mammography models the training data's ``preparation`` record and
+  what ``serving_default`` expects: see ``keras_mia.export.contract``), ``class_names`` and
+  ``threshold``. The same JSON is written to
   ``assets/metadata.json``.
 - ``heatmap(image, stride)`` (patch classifiers only): the patch classifier slid over one
   whole image ``[H, W, 1]`` (original units, at the scale the patches were cut from) at
@@ -207,12 +209,18 @@ def _metadata(config, run, class_names, positive, threshold, model) -> dict[str,
     import keras
 
     import keras_mia
+    from keras_mia.export.contract import input_contract
+    from keras_mia.training.backbone import backbone_record
 
     data = config.data
     height, width = data.eval_size()
     signatures = ["serving_default", "serving_png", "metadata"]
     if config.model.name in PATCH_MODELS and data.task != "segmentation":
         signatures.append("heatmap")
+    # Mammography: the training data's preparation record and what each signature expects.
+    inputs, preparation = input_contract(
+        config, run.root, heatmap="heatmap" in signatures, eval_size=(height, width)
+    )
     return {
         "format_version": _FORMAT_VERSION,
         "recipe": config.name,
@@ -224,14 +232,8 @@ def _metadata(config, run, class_names, positive, threshold, model) -> dict[str,
         "threshold_rule": threshold[1],
         "threshold_source": threshold[2],
         "area_divisor": config.evaluation.area_divisor if data.task == "segmentation" else None,
-        "input": {
-            "serving_default": "float32 [batch, height, width] or [batch, height, width, 1]: "
-                               "raw single-channel images in original intensity units "
-                               "(keras_mia.io.read_image), any size, one size per batch",
-            "serving_png": "string [batch]: encoded 8- or 16-bit PNG files",
-            "heatmap": "float32 [height, width, 1] whole image in original units at the scale "
-                       "the patches were cut from, and int32 stride (pixels)",
-        },
+        "input": inputs,
+        "preparation": preparation,
         "model_input": [height, width, data.channels],
         "preprocessing": {
             key: value for key, value in data.to_dict().items()
@@ -244,6 +246,9 @@ def _metadata(config, run, class_names, positive, threshold, model) -> dict[str,
         "keras_mia_version": keras_mia.__version__,
         "keras_version": keras.__version__,
         "model_name": model.name,
+        # What the model's body started from (whole-image models: the patch run); None for
+        # models that do not stand on another run.
+        "backbone": backbone_record(config),
     }
 
 

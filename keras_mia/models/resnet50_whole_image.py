@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence
 
 import keras
 
@@ -31,6 +31,7 @@ __all__ = ["resnet50_whole_image"]
 NAME = "resnet50_whole_image"
 EXTRA_BLOCK_PREFIX = "extra_block"
 STEM_CONV = "conv1_conv"
+BACKBONES = ("patch", "imagenet", "random")
 
 # Shen's two stages are "new_layers" (the two bottleneck blocks + classifier) then "all"; "head"
 # (the classifier alone) comes first so that every classifier of the zoo has a "head" stage.
@@ -70,6 +71,7 @@ def resnet50_whole_image(
     dropout: float = 0.0,
     classifier_activation: str | None = "softmax",
     block_filters: Sequence[int] = (512, 512, 1024),
+    backbone: Literal["patch", "imagenet", "random"] | None = None,
 ) -> keras.Model:
     """Shen et al.'s whole-image classifier: patch ResNet50 backbone + two ResNet blocks.
 
@@ -100,10 +102,16 @@ def resnet50_whole_image(
         dropout: Optional dropout before the dense layer.
         classifier_activation: ``"softmax"`` (default), another activation, or ``None``.
         block_filters: Depths of the new bottleneck blocks' three convolutions.
+        backbone: What the ResNet50 body starts from, stated explicitly: ``"patch"`` (a
+            trained patch classifier; ``patch_model`` required), ``"imagenet"`` (ImageNet
+            weights) or ``"random"``. ``None``: ``patch_model`` if given, else
+            ``weights``. The recipe ``mammo_whole_image`` always states it (see
+            ``keras_mia.training.backbone``): its first stage trains only the new blocks over
+            the frozen body, which is meaningful on a trained patch classifier only.
 
     Input:
         Whole mammograms ``(batch, 1152, 896, channels)`` preprocessed like the patches
-        (pixels in [0, 255] minus the training mean).
+        (pixels in [0, 255] minus the patch run's training mean, not a whole-image mean).
 
     Returns:
         An uncompiled ``keras.Model`` named ``"resnet50_whole_image"`` giving
@@ -114,6 +122,27 @@ def resnet50_whole_image(
             ``patch_model`` that is not a ``resnet50_patch`` model, or weights that do not fit.
         FileNotFoundError: If ``patch_model`` or ``weights`` names a missing file.
     """
+    if backbone is not None and backbone not in BACKBONES:
+        raise ValueError(
+            f"`backbone` must be one of {BACKBONES} or None. Received: backbone={backbone!r}"
+        )
+    if backbone == "patch" and patch_model is None:
+        raise ValueError(
+            "backbone='patch' needs `patch_model`, a trained resnet50_patch model or its "
+            "saved .keras file. Received: patch_model=None"
+        )
+    if backbone in ("imagenet", "random"):
+        if patch_model is not None:
+            raise ValueError(
+                f"backbone={backbone!r} does not take a `patch_model`. "
+                f"Received: patch_model={patch_model!r}"
+            )
+        wanted = IMAGENET if backbone == "imagenet" else None
+        if weights not in (None, wanted):
+            raise ValueError(
+                f"backbone={backbone!r} sets the weights itself. Received: weights={weights!r}"
+            )
+        weights = wanted
     source = None
     if patch_model is not None:
         if weights is not None:

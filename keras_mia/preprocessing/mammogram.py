@@ -6,17 +6,30 @@ the target height, then pad the width symmetrically), then keep only the breast:
 above 5 % of the image's maximum, the largest connected region, filled. That removes the
 burned-in view labels ("R MLO"), skin markers and scanner specks that lie apart from the
 breast and that a classifier could otherwise learn from.
+
+``prepare_mammogram`` is the whole chain, from a mammogram as a hospital stores it (any bit
+depth, MONOCHROME1 already inverted by ``keras_mia.io.read_image``) to the 16-bit prepared
+image. ``keras-mia prepare cbis-ddsm`` writes its training images with it, and the deployed
+path (``keras_mia.inference``, ``keras-mia predict``) prepares raw files with the very same
+function, so a model sees at inference what it saw in training.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import numpy as np
 
+from keras_mia.preprocessing.intensity import to_uint16
+
 __all__ = [
     "SHEN_IMAGE_SIZE",
+    "Placement",
+    "PreparedMammogram",
     "parse_image_size",
+    "placement",
+    "prepare_mammogram",
     "resize_with_padding",
     "resize_mask_with_padding",
     "segment_breast",
@@ -86,6 +99,56 @@ def _geometry(shape: tuple[int, int], size: tuple[int, int], overflow: str):
     pad_left = (out_w - new_w) // 2 if new_w < out_w else 0
     crop_left = (new_w - out_w) // 2 if new_w > out_w else 0
     return new_h, new_w, pad_top, pad_left, 0, crop_left
+
+
+@dataclasses.dataclass(frozen=True)
+class Placement:
+    """Where ``resize_with_padding`` puts a source image inside its output canvas.
+
+    The source (``source_shape``) is scaled to ``resized_shape``, cropped by ``crop``
+    (top, left) when it overflows the canvas, and placed at ``offset`` (top, left) in a
+    canvas of ``output_shape``; everything else is padding.
+
+    Attributes:
+        source_shape: ``(height, width)`` of the source image.
+        output_shape: ``(height, width)`` of the canvas.
+        resized_shape: ``(height, width)`` of the scaled source.
+        offset: ``(top, left)`` of the scaled source in the canvas.
+        crop: ``(top, left)`` cut from the scaled source (``"crop"`` overflow).
+    """
+
+    source_shape: tuple[int, int]
+    output_shape: tuple[int, int]
+    resized_shape: tuple[int, int]
+    offset: tuple[int, int]
+    crop: tuple[int, int]
+
+    @property
+    def scale(self) -> float:
+        """Output pixels per source pixel along the height (above 1: the source is enlarged)."""
+        return self.resized_shape[0] / self.source_shape[0]
+
+
+def placement(shape, size=SHEN_IMAGE_SIZE, *, overflow: str = "crop") -> Placement:
+    """Where ``resize_with_padding(image, size, overflow=overflow)`` puts an image of ``shape``.
+
+    Args:
+        shape: ``(height, width)`` of the source image.
+        size: ``(height, width)`` or ``"HxW"`` of the output.
+        overflow: ``"crop"`` or ``"fit"`` (see ``resize_with_padding``).
+
+    Returns:
+        The ``Placement``.
+
+    Raises:
+        ValueError: a bad ``size`` or ``overflow``, or an empty ``shape``.
+    """
+    source = tuple(int(v) for v in shape)
+    if len(source) != 2 or min(source) < 1:
+        raise ValueError(f"Expected a non-empty (height, width). Received: shape={shape!r}")
+    out = parse_image_size(size)
+    new_h, new_w, pad_top, pad_left, crop_top, crop_left = _geometry(source, out, overflow)
+    return Placement(source, out, (new_h, new_w), (pad_top, pad_left), (crop_top, crop_left))
 
 
 def _resize(image: np.ndarray, new_h: int, new_w: int, order: int) -> np.ndarray:
@@ -282,3 +345,68 @@ def _fill_holes(mask: np.ndarray) -> np.ndarray:
         outside[edge] = True
     outside[0] = False
     return ~outside[background]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreparedMammogram:
+    """A mammogram as ``keras-mia prepare cbis-ddsm`` writes it.
+
+    Attributes:
+        image: uint16 ``(height, width)``: bit depth scaled to 0..65535, everything outside
+            the breast zero (when segmented).
+        breast: bool ``(height, width)``: the segmented breast (all ``True`` without
+            segmentation; all ``False`` when no breast was found, i.e. a constant image).
+        placement: where the source image lies in ``image``.
+    """
+
+    image: np.ndarray
+    breast: np.ndarray
+    placement: Placement
+
+
+def prepare_mammogram(
+    image: np.ndarray,
+    source_top: float,
+    *,
+    image_size=SHEN_IMAGE_SIZE,
+    overflow: str = "crop",
+    segment: bool = True,
+) -> PreparedMammogram:
+    """Shen et al.'s preparation of one raw mammogram: resize, segment, scale to 16 bits.
+
+    The image is resized to ``image_size`` keeping its aspect ratio
+    (``resize_with_padding``), the breast is segmented on the resized image
+    (``segment_breast``) and everything else - burned-in labels, markers, padding - set to
+    zero, and ``[0, source_top]`` is scaled onto 0..65535. ``keras-mia prepare cbis-ddsm``
+    writes its training images with this function and ``keras_mia.inference`` prepares raw
+    files with it; there is no other copy.
+
+    Args:
+        image: 2-D array in original units, brighter = denser (``keras_mia.io.read_image``
+            inverts MONOCHROME1).
+        source_top: the largest value the file's encoding can hold
+            (``keras_mia.preprocessing.source_range``): 4095 for a 12-bit file, 65535 for
+            16 bits, 255 for an 8-bit scan.
+        image_size: ``(height, width)`` or ``"HxW"`` of the prepared image (Shen: 1152 x 896).
+        overflow: ``"crop"`` or ``"fit"`` for an image wider than ``image_size`` once scaled
+            to its height.
+        segment: segment the breast and zero everything else.
+
+    Returns:
+        The ``PreparedMammogram``. A constant image has an empty ``breast`` (and an all-zero
+        ``image``); callers refuse it.
+
+    Raises:
+        ValueError: ``image`` is not a non-empty 2-D array, ``source_top`` is not positive,
+            or a bad ``image_size`` / ``overflow``.
+    """
+    image = np.asarray(image)
+    if image.ndim != 2 or image.size == 0:
+        raise ValueError(f"Expected a non-empty 2-D image. Received: shape={image.shape}")
+    where = placement(image.shape, image_size, overflow=overflow)
+    resized = resize_with_padding(image, where.output_shape, overflow=overflow)
+    if segment:
+        breast = segment_breast(resized)
+    else:
+        breast = np.ones(resized.shape, dtype=bool)
+    return PreparedMammogram(to_uint16(resized * breast, source_top), breast, where)

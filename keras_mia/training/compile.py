@@ -10,7 +10,14 @@ from keras_mia.data.pipeline_config import PipelineConfig
 from keras_mia.training.config import StageConfig
 from keras_mia.utils.typed_config import ConfigError
 
-__all__ = ["make_optimizer", "make_loss", "make_metrics", "METRIC_NAMES"]
+__all__ = [
+    "make_optimizer",
+    "make_loss",
+    "make_metrics",
+    "METRIC_NAMES",
+    "CoupledWeightDecayAdam",
+    "CoupledWeightDecaySGD",
+]
 
 METRIC_NAMES: tuple[str, ...] = (
     "accuracy",
@@ -28,14 +35,96 @@ METRIC_NAMES: tuple[str, ...] = (
 )
 
 
+class _CoupledWeightDecay:
+    """Mixin: L2 weight decay added to each gradient before the optimizer's own update.
+
+    ``grad <- grad + w * param`` and then the wrapped optimizer's step, so the decay term
+    enters Adam's first and second moment estimates: PyTorch's
+    ``torch.optim.Adam(weight_decay=w)`` / ``SGD(weight_decay=w)``, and equivalent to a loss
+    term ``w / 2 * sum(param ** 2)``. Keras' own ``weight_decay`` argument is the decoupled
+    (AdamW) form and stays ``None`` here. Every trainable variable is decayed, biases and
+    batch-normalisation scales included, as PyTorch does with a plain parameter list. The
+    hook is ``update_step``, the per-variable step every Keras 3 backend calls (TensorFlow's
+    ``tf.distribute`` path included); it uses ``keras.ops`` only.
+    """
+
+    def __init__(self, *args: Any, coupled_weight_decay: float = 0.0, **kwargs: Any):
+        if kwargs.get("weight_decay"):
+            raise ValueError(
+                "Give the coupled decay as `coupled_weight_decay`; `weight_decay` is Keras' "
+                f"decoupled form. Received: weight_decay={kwargs['weight_decay']!r}"
+            )
+        if coupled_weight_decay < 0:
+            raise ValueError(
+                "coupled_weight_decay must be >= 0. "
+                f"Received: coupled_weight_decay={coupled_weight_decay!r}"
+            )
+        super().__init__(*args, **kwargs)
+        self.coupled_weight_decay = float(coupled_weight_decay)
+
+    def update_step(self, gradient, variable, learning_rate):
+        if self.coupled_weight_decay:
+            gradient = keras.ops.add(
+                keras.ops.cast(gradient, variable.dtype),
+                keras.ops.multiply(
+                    keras.ops.cast(self.coupled_weight_decay, variable.dtype), variable
+                ),
+            )
+        return super().update_step(gradient, variable, learning_rate)
+
+    def get_config(self) -> dict[str, Any]:
+        config = super().get_config()
+        config["coupled_weight_decay"] = self.coupled_weight_decay
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_mia")
+class CoupledWeightDecayAdam(_CoupledWeightDecay, keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` with coupled (L2) weight decay, as PyTorch's ``Adam``.
+
+    Args:
+        *args: positional arguments of ``keras.optimizers.Adam``.
+        coupled_weight_decay: ``w`` of ``grad += w * param`` (0: none).
+        **kwargs: keyword arguments of ``keras.optimizers.Adam`` (``weight_decay`` must be
+            left unset).
+    """
+
+
+@keras.saving.register_keras_serializable(package="keras_mia")
+class CoupledWeightDecaySGD(_CoupledWeightDecay, keras.optimizers.SGD):
+    """``keras.optimizers.SGD`` with coupled (L2) weight decay, as PyTorch's ``SGD``.
+
+    Args:
+        *args: positional arguments of ``keras.optimizers.SGD``.
+        coupled_weight_decay: ``w`` of ``grad += w * param`` (0: none).
+        **kwargs: keyword arguments of ``keras.optimizers.SGD`` (``weight_decay`` must be
+            left unset).
+    """
+
+
 def make_optimizer(stage: StageConfig) -> keras.optimizers.Optimizer:
-    """The stage's optimizer at its initial learning rate (schedules run as a callback)."""
-    weight_decay = stage.weight_decay or None
+    """The stage's optimizer at its initial learning rate (schedules run as a callback).
+
+    Args:
+        stage: the stage: ``optimizer``, ``learning_rate``, ``momentum``, ``weight_decay``
+            and ``weight_decay_mode``.
+
+    Returns:
+        ``keras.optimizers.Adam`` / ``SGD`` with Keras' decoupled ``weight_decay``
+        (``weight_decay_mode="decoupled"``), or :class:`CoupledWeightDecayAdam` /
+        :class:`CoupledWeightDecaySGD` (``"coupled"``, the decay added to the gradient).
+    """
     if stage.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate=stage.learning_rate, weight_decay=weight_decay)
-    return keras.optimizers.SGD(
-        learning_rate=stage.learning_rate, momentum=stage.momentum, weight_decay=weight_decay
-    )
+        cls, coupled_cls, kwargs = keras.optimizers.Adam, CoupledWeightDecayAdam, {}
+    else:
+        cls, coupled_cls = keras.optimizers.SGD, CoupledWeightDecaySGD
+        kwargs = {"momentum": stage.momentum}
+    if stage.weight_decay and stage.weight_decay_mode == "coupled":
+        return coupled_cls(
+            learning_rate=stage.learning_rate, coupled_weight_decay=stage.weight_decay, **kwargs
+        )
+    return cls(learning_rate=stage.learning_rate, weight_decay=stage.weight_decay or None,
+               **kwargs)
 
 
 def make_loss(name: str, options: dict[str, Any] | None = None) -> keras.losses.Loss:

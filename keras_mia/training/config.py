@@ -19,6 +19,7 @@ __all__ = [
     "StageConfig",
     "TrainingConfig",
     "ModelConfig",
+    "PatchRunConfig",
     "EvaluationConfig",
     "SynthConfig",
     "RecipeConfig",
@@ -66,7 +67,14 @@ class StageConfig:
         epochs: epochs of this stage.
         optimizer: ``"adam"`` or ``"sgd"``.
         learning_rate: initial learning rate of the stage.
-        weight_decay: decoupled weight decay of the optimizer (0 = none).
+        weight_decay: weight decay ``w`` of the optimizer (0 = none), applied as
+            ``weight_decay_mode`` says.
+        weight_decay_mode: ``"decoupled"`` (Keras' built-in ``weight_decay``, AdamW-style:
+            ``param -= lr * w * param`` apart from the gradient step) or ``"coupled"`` (an
+            L2 penalty added to the gradient before the optimizer's moment estimates,
+            ``grad += w * param``, as PyTorch's ``torch.optim.Adam(weight_decay=w)`` and
+            ``SGD(weight_decay=w)``). For SGD without momentum the two coincide; for Adam
+            they do not (the coupled term is rescaled by Adam's adaptive step).
         momentum: SGD momentum.
         schedule: the learning-rate schedule.
         crop: training crop ``(height, width)`` for this stage (progressive resizing);
@@ -80,6 +88,7 @@ class StageConfig:
     optimizer: Literal["adam", "sgd"] = "adam"
     learning_rate: float = 1e-3
     weight_decay: float = 0.0
+    weight_decay_mode: Literal["coupled", "decoupled"] = "decoupled"
     momentum: float = 0.0
     schedule: ScheduleConfig = dataclasses.field(default_factory=ScheduleConfig)
     crop: tuple[int, int] | None = None
@@ -90,6 +99,10 @@ class StageConfig:
             raise ValueError(f"epochs must be >= 0. Received: epochs={self.epochs}")
         if self.learning_rate <= 0:
             raise ValueError(f"learning_rate must be > 0. Received: {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ValueError(
+                f"weight_decay must be >= 0. Received: weight_decay={self.weight_decay}"
+            )
 
 
 @dataclasses.dataclass
@@ -115,7 +128,9 @@ class TrainingConfig:
         class_weight: ``None``, ``"balanced"`` (inverse class frequency of the training
             split) or a mapping class name -> weight.
         compute_mean: set ``data.mean`` to the training split's mean intensity after
-            ``rescale`` before training (Shen et al. subtract the training-set mean).
+            ``rescale`` before training (Shen et al. subtract the training-set mean). A
+            model standing on a trained patch run (``model.patch_run``) inherits that run's
+            mean instead: the run's ``config.yaml`` then says ``false``.
         mixed_precision: ``mixed_float16`` compute (GPUs with tensor cores).
         jit_compile: XLA-compile the train step.
         distribution: ``"auto"`` (every visible GPU: ``MirroredStrategy`` on TensorFlow,
@@ -181,11 +196,49 @@ class TrainingConfig:
 
 
 @dataclasses.dataclass
+class PatchRunConfig:
+    """The trained patch run a whole-image model stands on (filled in by ``train``).
+
+    Written into the whole-image run's ``config.yaml`` by
+    :func:`keras_mia.training.backbone.resolve_backbone`: where the backbone came from, and
+    the input scaling it was trained with, which the whole-image run inherits (``data.mean``
+    is this run's training mean, not one recomputed over whole images).
+
+    Attributes:
+        run: the patch run folder (absolute).
+        recipe: its recipe name (``mammo_patch``).
+        variant: its variant (Shen's patch set ``s`` or ``s10``).
+        channels: its input channels.
+        minmax: its ``data.minmax``.
+        rescale: its ``data.rescale``.
+        mean: its ``data.mean`` (the patch training set's mean).
+        std: its ``data.std``.
+    """
+
+    run: str
+    recipe: str
+    variant: str | None = None
+    channels: int = 3
+    minmax: tuple[float, float] | None = None
+    rescale: float = 1.0
+    mean: float = 0.0
+    std: float = 1.0
+
+
+@dataclasses.dataclass
 class ModelConfig:
-    """Which registered model to build (``keras_mia.models.build``) and its options."""
+    """Which registered model to build (``keras_mia.models.build``) and its options.
+
+    Attributes:
+        name: the registered model name.
+        options: keyword arguments of the model builder (``resnet50_whole_image`` also takes
+            ``backbone`` and ``patch_model``; see ``keras_mia.training.backbone``).
+        patch_run: the patch run the model stands on; set by ``train``, not by hand.
+    """
 
     name: str = "resnet18"
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
+    patch_run: PatchRunConfig | None = None
 
 
 @dataclasses.dataclass

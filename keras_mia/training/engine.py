@@ -28,7 +28,9 @@ import keras
 import numpy as np
 
 from keras_mia.data.manifest import Manifest
+from keras_mia.preprocessing.record import PREPARATION_FILE, carry_preparation
 from keras_mia.recipes import dump_recipe, load_recipe
+from keras_mia.training.backbone import describe_backbone, resolve_backbone
 from keras_mia.training.checkpoint import BestModelCheckpoint, best_epoch
 from keras_mia.training.compile import make_loss, make_metrics, make_optimizer
 from keras_mia.training.config import RecipeConfig, StageConfig, positive_class_index
@@ -275,7 +277,13 @@ def train(
 
     Returns:
         A :class:`TrainResult` (its ``summary()`` is also printed).
+
+    Raises:
+        ConfigError: a configuration error, before the run folder is created where possible
+            (e.g. ``mammo_whole_image`` without ``model.options.patch_model``).
     """
+    # Before the run folder exists: a whole-image run inherits its patch run's scaling.
+    config = resolve_backbone(config)
     run = RunDir(Path(run_dir)).create()
     with tee_output(run.log):
         return _train(config, run, verbose, list(callbacks or []))
@@ -317,12 +325,20 @@ def _train(
         config = dataclasses.replace(config, data=dataclasses.replace(config.data, mean=mean))
     _check_same_run(run, config)
     dump_recipe(config, run.config)
+    # How the manifest's images were prepared travels with the run into the exported model.
+    preparation = carry_preparation(config.manifest, run.root)
 
     keras.utils.set_random_seed(config.seed)
     if config.training.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     print(f"keras_mia: recipe {config.name} -> {run.root}")
     print(f"keras_mia: {describe_devices()}; manifest {config.manifest}")
+    if preparation is not None:
+        print(f"keras_mia: images prepared as recorded in {run.root / PREPARATION_FILE}: "
+              f"{preparation.describe()}")
+    backbone = describe_backbone(config)
+    if backbone is not None:
+        print(f"keras_mia: {backbone}")
     _, strategy = distribution_scope(config.training.distribution, config.training.devices)
     if strategy is not None:
         print(f"keras_mia: distribution {describe_strategy(strategy)}")
@@ -404,7 +420,10 @@ def _train(
             print(f"keras_mia: resuming stage {index} after epoch {resumed} (from its backup)")
         print(
             f"keras_mia: stage {index} '{stage.name}': train {stage.trainable}, "
-            f"{stage.optimizer} lr={stage.learning_rate:g}, epochs {offset + 1}-{offset + epochs}"
+            f"{stage.optimizer} lr={stage.learning_rate:g}"
+            + (f", {stage.weight_decay_mode} weight decay {stage.weight_decay:g}"
+               if stage.weight_decay else "")
+            + f", epochs {offset + 1}-{offset + epochs}"
         )
         model.fit(
             train_ds,

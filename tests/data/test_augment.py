@@ -19,6 +19,9 @@ TRANSFORMS = {
     "rotation": dict(rotation=25),
     "zoom": dict(zoom=(0.8, 1.2)),
     "shear": dict(shear=0.2),
+    "keras2_shear": dict(shear=0.2, shear_convention="keras2"),
+    "independent_zoom": dict(zoom=0.2, zoom_independent=True),
+    "reframe": dict(reframe=0.3),
     "translation": dict(translation=0.1),
     "intensity_shift": dict(intensity_shift=0.3),
     "full_chain": dict(
@@ -154,7 +157,7 @@ def test_disabled_config():
 
 
 @pytest.mark.parametrize(
-    "name", ["rotation", "zoom", "shear", "translation"]
+    "name", ["rotation", "zoom", "independent_zoom", "shear", "keras2_shear", "translation"]
 )
 def test_single_affine_transform_is_exactly_the_keras_layer(name):
     # The fused resampling must reproduce each Keras layer's own transform_images bit for bit.
@@ -197,3 +200,133 @@ def test_fused_chain_matches_sequential_keras_layers_on_a_smooth_image():
     interior = (slice(12, 52), slice(12, 52))
     assert np.abs(ours - image).max() > 0.1
     np.testing.assert_allclose(ours[interior], sequential.numpy()[interior], atol=0.03)
+
+
+def _keras2_shear_reference(angle, height, width):
+    """Keras 2.1's shear, written as its ImageDataGenerator.random_transform built it.
+
+    The matrix acts on (row, column) coordinates about the image centre (Keras 2 used
+    ``transform_matrix_offset_center``; we centre on the pixel grid, ``(n - 1) / 2``), and
+    scipy.ndimage.affine_transform applied it as an output-to-input map.
+    """
+    shear = np.array([[1, -np.sin(angle), 0], [0, np.cos(angle), 0], [0, 0, 1]])
+    o_row, o_col = (height - 1) / 2, (width - 1) / 2
+    offset = np.array([[1, 0, o_row], [0, 1, o_col], [0, 0, 1]])
+    reset = np.array([[1, 0, -o_row], [0, 1, -o_col], [0, 0, 1]])
+    return offset @ shear @ reset
+
+
+def _keras2_shear_layer_and_angle(seed):
+    from keras_mia.data.augment import _ElementSeed
+
+    augmenter = Augmenter(AugmentConfig(shear=0.2, shear_convention="keras2"))
+    (layer,) = augmenter.layers
+    transformation = layer.get_random_transformation(
+        tf.zeros([48, 64, 1]), training=True, seed=_ElementSeed(tf.constant([seed, 3]))
+    )
+    return augmenter, layer, transformation
+
+
+def test_keras2_shear_draws_radians_and_uses_the_keras2_matrix():
+    from keras_mia.data.augment import _affine_matrix
+
+    swap = np.array([[0, 1, 0], [1, 0, 0], [0, 0, 1]])  # (row, col) <-> (x, y)
+    angles = []
+    for seed in range(40):
+        _, layer, transformation = _keras2_shear_layer_and_angle(seed)
+        angle = float(transformation["angle"][0])
+        angles.append(angle)
+        ours = _affine_matrix(layer, transformation, tf.zeros([48, 64, 1])).numpy()
+        expected = swap @ _keras2_shear_reference(angle, 48, 64) @ swap
+        np.testing.assert_allclose(ours, expected, atol=1e-5)
+    # Uniform in [-0.2, 0.2] radians (11.5 degrees), both signs: not tan(0.2 degrees).
+    assert min(angles) >= -0.2 and max(angles) <= 0.2
+    assert min(angles) < -0.15 and max(angles) > 0.15
+
+
+def test_keras2_shear_image_matches_scipy_with_the_keras2_matrix():
+    from scipy import ndimage
+
+    yy, xx = np.mgrid[:48, :64].astype(np.float32)
+    # Practically zero near the border, where the libraries' constant fills differ.
+    image = np.exp(-(((yy - 24) / 5.0) ** 2 + ((xx - 32) / 8.0) ** 2))
+    # The first seed whose angle is large enough to matter.
+    seed = next(s for s in range(40)
+                if abs(float(_keras2_shear_layer_and_angle(s)[2]["angle"][0])) > 0.12)
+    augmenter, _, transformation = _keras2_shear_layer_and_angle(seed)
+    angle = float(transformation["angle"][0])
+    ours = augmenter(tf.constant(image[..., None]), seed=tf.constant([seed, 3])).numpy()[..., 0]
+    matrix = _keras2_shear_reference(angle, 48, 64)
+    keras2 = ndimage.affine_transform(image, matrix[:2, :2], matrix[:2, 2], order=1,
+                                      mode="constant", cval=0.0)
+    assert np.abs(ours - image).max() > 0.1
+    np.testing.assert_allclose(ours, keras2, atol=1e-4)
+
+
+def test_keras2_shear_takes_one_angle():
+    with pytest.raises(ValueError, match="one shear angle"):
+        AugmentConfig(shear=(0.1, 0.1), shear_convention="keras2")
+    with pytest.raises(ValueError, match="shear_convention"):
+        AugmentConfig(shear=0.1, shear_convention="degrees")
+
+
+def test_independent_zoom_changes_the_aspect_ratio():
+    from keras_mia.data.augment import _ElementSeed
+
+    def ratios(independent):
+        augmenter = Augmenter(AugmentConfig(zoom=0.2, zoom_independent=independent))
+        (layer,) = augmenter.layers
+        out = []
+        for seed in range(20):
+            t = layer.get_random_transformation(
+                tf.zeros([32, 32, 1]), training=True, seed=_ElementSeed(tf.constant([seed, 0]))
+            )
+            width, height = float(t["width_zoom"][0, 0]), float(t["height_zoom"][0, 0])
+            assert 0.8 <= width <= 1.2 and 0.8 <= height <= 1.2
+            out.append(width / height)
+        return np.array(out)
+
+    np.testing.assert_allclose(ratios(False), 1.0)
+    independent = ratios(True)
+    assert independent.min() < 0.9 and independent.max() > 1.1
+
+
+def test_reframe_pads_or_crops_to_another_aspect_ratio():
+    # A constant film: padding shows as bars of fill_value, cropping changes nothing.
+    image = np.ones((30, 40, 1), np.float32)
+    augmenter = Augmenter(AugmentConfig(reframe=0.5, fill_value=-1.0))
+    padded = 0
+    for seed in range(30):
+        out = augmenter(tf.constant(image), seed=tf.constant([seed, 1])).numpy()[..., 0]
+        changed = ~np.isclose(out, 1.0, atol=1e-5)
+        if not changed.any():
+            continue  # a crop (or a pad of less than a pixel)
+        padded += 1
+        # Bars are whole rows or whole columns (their inner edge blends film and fill).
+        rows, cols = changed.any(axis=1), changed.any(axis=0)
+        assert changed[rows].all() or changed[:, cols].all()
+        # The film keeps at least 1 / 1.5 of the axis (+1 px for the blended edges).
+        film = out > 0
+        assert film.any(axis=1).sum() >= 30 / 1.5 - 1 and film.any(axis=0).sum() >= 40 / 1.5 - 1
+        assert np.isclose(out[~changed], 1.0).all() and (out[changed] < 1.0).all()
+        padded_fully = np.isclose(out, -1.0)
+        assert padded_fully.sum() >= changed.sum() - 2 * max(out.shape)
+    assert 5 < padded < 25
+
+
+def test_reframe_crop_is_a_stretched_crop():
+    # On a ramp along the rows, a crop to a wider ratio keeps a band of rows, stretched back.
+    ramp = 10.0 + np.mgrid[:30, :40][0].astype(np.float32)[..., None]
+    augmenter = Augmenter(AugmentConfig(reframe=0.5, fill_value=-1.0))
+    spans = []
+    for seed in range(30):
+        out = augmenter(tf.constant(ramp), seed=tf.constant([seed, 1])).numpy()[..., 0]
+        if (out < 10.0 - 1e-4).any():
+            continue  # padded: bars of -1 blend into the ramp
+        column = out[:, 20]
+        np.testing.assert_allclose(out, np.repeat(column[:, None], 40, axis=1), atol=1e-4)
+        assert np.all(np.diff(column) > 0)
+        spans.append(column[-1] - column[0])
+    # Cropping rows shrinks the ramp's span (down to 29 / 1.5); cropping columns keeps it.
+    assert min(spans) < 27 and max(spans) > 28.5
+    assert min(spans) > 29 / 1.5 - 1.5

@@ -1,5 +1,6 @@
 """Tests for keras_mia.data.pipeline and keras_mia.data.pipeline_config."""
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -131,6 +132,20 @@ def test_pad_resize_keeps_aspect_and_pads_symmetrically():
     cols = np.nonzero(out.max(axis=0))[0]
     assert (cols.min(), cols.max()) == (2, 12)
     assert out.shape == (32, 16)
+
+
+@pytest.mark.parametrize("mode", ["stretch", "pad"])
+def test_nearest_resize_keeps_the_original_grey_levels(mode):
+    # Keras 2's flow_from_directory stretched films with nearest neighbour: no new values.
+    image = np.random.default_rng(0).integers(1, 256, (13, 7)).astype(np.float32)
+    levels = set(image.ravel().tolist()) | {0.0}  # 0: pad's bars
+    nearest = PipelineConfig(image_size=(32, 20), resize=mode, resize_interpolation="nearest")
+    out = preprocess_image(tf.constant(image), nearest).numpy()
+    assert set(out.ravel().tolist()) <= levels
+    bilinear = dataclasses.replace(nearest, resize_interpolation="bilinear")
+    assert not set(preprocess_image(tf.constant(image), bilinear).numpy().ravel()) <= levels
+    with pytest.raises(ValueError, match="resize_interpolation"):
+        PipelineConfig(resize_interpolation="bicubic")
 
 
 def test_stretch_resize_fills_the_frame():

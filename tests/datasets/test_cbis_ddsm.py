@@ -219,6 +219,36 @@ def test_patch_set_s10(prepared):
     assert validate_manifest(prepared.extra_manifests["patches_s10"]).ok
 
 
+def test_preparation_records_beside_the_manifests(prepared):
+    from keras_mia.preprocessing import MammogramPreparation, find_preparation
+
+    whole, path = find_preparation(prepared.manifest_path)
+    assert path == prepared.out_dir / "preparation.json"
+    assert whole == MammogramPreparation(SIZE, "crop", True, "cbis_ddsm")
+    patches, _ = find_preparation(prepared.extra_manifests["patches_s10"])
+    assert patches == MammogramPreparation(SIZE, "crop", True, "cbis_ddsm", "s10", 16)
+    assert any(str(path) in note for note in prepared.notes)
+
+
+def test_prepared_images_are_prepare_mammogram_of_the_raw_files(prepared):
+    """The written PNG is ``prepare_mammogram`` of the raw file, at its own bit depth (the
+    deployed path, keras_mia.inference, calls the same function)."""
+    from keras_mia.io import read_image
+    from keras_mia.preprocessing import prepare_mammogram, source_range
+
+    with open(prepared.out_dir / "abnormalities.csv", newline="") as f:
+        sources = {r["scan"]: Path(r["full_image_source"]) for r in csv.DictReader(f)}
+    tops = set()
+    for row in Manifest.load(prepared.manifest_path):
+        raw = sources[row["study_id"]]
+        image = read_image(raw)
+        tops.add(source_range(raw, image))
+        expected = prepare_mammogram(image, source_range(raw, image), image_size=SIZE).image
+        written = np.asarray(Image.open(prepared.out_dir / row["image_path"]))
+        np.testing.assert_array_equal(written, expected)
+    assert tops == {4095.0, 65535.0}  # the 12-bit file among the 16-bit ones
+
+
 def test_missing_roi_folder_drops_the_scan_with_reasons(src, tmp_path):
     copy = tmp_path / "raw"
     shutil.copytree(src, copy)

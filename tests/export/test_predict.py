@@ -61,7 +61,10 @@ def test_mixed_folder_names_the_corrupt_file_and_predicts_the_others(
     assert "Skipped 1 file(s)" in printed  # notes.txt
     with open(out_csv, newline="") as f:
         written = list(csv.DictReader(f))
-    assert list(written[0]) == ["path"] + [f"prob_{c}" for c in CLASSES] + ["predicted_class"]
+    assert list(written[0]) == (["path"] + [f"prob_{c}" for c in CLASSES]
+                                + ["predicted_class", "warnings"])
+    # The synthetic patch set has no preparation record: said once per row, not applied.
+    assert all("no preparation record" in r["warnings"] for r in written)
     # A folder's own files first, then its sub-folders, each sorted by name.
     assert [r["path"] for r in written] == [str(mixed_folder / "scan_dicom"),
                                             str(mixed_folder / "nested" / "patch16.png")]

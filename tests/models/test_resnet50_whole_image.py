@@ -80,3 +80,20 @@ def test_invalid_patch_model_and_conflicting_options(tmp_path, tiny_patch):
         models.build("resnet50_whole_image", patch_model=tmp_path / "nope.keras")
     with pytest.raises(ValueError, match="not both"):
         models.build("resnet50_whole_image", patch_model=tiny_patch, weights="imagenet")
+
+
+def test_backbone_is_stated_explicitly(tiny_patch):
+    with pytest.raises(ValueError, match="backbone='patch' needs `patch_model`"):
+        models.build("resnet50_whole_image", backbone="patch", input_shape=(64, 48))
+    with pytest.raises(ValueError, match="does not take a `patch_model`"):
+        models.build("resnet50_whole_image", backbone="random", patch_model=tiny_patch)
+    with pytest.raises(ValueError, match="sets the weights itself"):
+        models.build("resnet50_whole_image", backbone="random", weights="imagenet")
+    with pytest.raises(ValueError, match="must be one of"):
+        models.build("resnet50_whole_image", backbone="scratch")
+    whole = models.build("resnet50_whole_image", backbone="patch", patch_model=tiny_patch,
+                         input_shape=(64, 48))
+    np.testing.assert_array_equal(
+        keras.ops.convert_to_numpy(whole.get_layer("conv1_conv").kernel),
+        keras.ops.convert_to_numpy(tiny_patch.get_layer("conv1_conv").kernel),
+    )

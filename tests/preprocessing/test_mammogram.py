@@ -7,6 +7,8 @@ import pytest
 
 from keras_mia.preprocessing import (
     parse_image_size,
+    placement,
+    prepare_mammogram,
     resize_mask_with_padding,
     resize_with_padding,
     segment_breast,
@@ -189,3 +191,38 @@ def _lesion_mask(path):
     from keras_mia.io import read_image
 
     return np.isclose(read_image(path), 255.0)
+
+
+def _film(bits):
+    """A breast (bright half-disc) with a burned-in label apart from it, at a bit depth."""
+    rows, cols = np.mgrid[0:300, 0:200]
+    image = np.where((rows - 150) ** 2 + cols**2 < 140**2, 0.7, 0.02)
+    image[20:40, 150:190] = 0.95  # the label
+    return np.rint(image * (2**bits - 1))
+
+
+def test_prepare_mammogram_is_the_same_at_any_bit_depth():
+    twelve = prepare_mammogram(_film(12), 4095.0, image_size=(60, 48))
+    sixteen = prepare_mammogram(_film(16), 65535.0, image_size=(60, 48))
+    assert twelve.image.dtype == np.uint16 and twelve.image.shape == (60, 48)
+    assert np.abs(twelve.image.astype(int) - sixteen.image.astype(int)).max() <= 20
+    np.testing.assert_array_equal(twelve.breast, sixteen.breast)
+    # The label is zeroed, the breast kept, at 0.7 of the 16-bit range.
+    assert not twelve.image[3:9, 33:43].any()
+    assert abs(float(np.median(twelve.image[twelve.breast])) / 65535 - 0.7) < 0.02
+    # Unsegmented, the label stays.
+    assert prepare_mammogram(_film(12), 4095.0, image_size=(60, 48),
+                             segment=False).image[5:7, 35:41].min() > 60000
+
+
+def test_placement_says_where_the_source_went():
+    where = placement((300, 200), (60, 48))
+    assert where.resized_shape == (60, 40) and where.offset == (0, 4) and where.scale == 0.2
+    prepared = prepare_mammogram(_film(8), 255.0, image_size=(60, 48), segment=False)
+    assert prepared.placement == where
+    assert not prepared.image[:, :4].any() and not prepared.image[:, 44:].any()
+    assert placement((30, 20), (60, 48)).scale == 2.0  # a thumbnail would be enlarged
+    with pytest.raises(ValueError, match="Received"):
+        prepare_mammogram(np.zeros((3, 4, 3)), 255.0)
+    with pytest.raises(ValueError, match="top must be a positive number"):
+        prepare_mammogram(_film(8), 0.0)

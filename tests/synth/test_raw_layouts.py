@@ -55,7 +55,7 @@ def test_cbis_folders_csvs_and_tags(cbis):
         (full,) = (root / case).rglob("*.dcm")
         full_ds = pydicom.dcmread(full)
         assert full_ds.PatientID == case and full_ds.SeriesDescription == "full mammogram images"
-        assert full_ds.Modality == "MG" and full_ds.BitsStored == 16
+        assert full_ds.Modality == "MG" and full_ds.BitsStored in (12, 16)
         roi_files = sorted((root / f"{case}_{row['abnormality id']}").rglob("*.dcm"))
         assert len(roi_files) == 2
         by_kind = {pydicom.dcmread(p).SeriesDescription: p for p in roi_files}
@@ -69,6 +69,24 @@ def test_cbis_folders_csvs_and_tags(cbis):
                           and listed.split("/")[-1] == by_kind["ROI mask images"].name)
         swapped += not points_at_mask
     assert swapped == 3
+
+
+def test_cbis_has_a_12_bit_and_a_monochrome1_mammogram(cbis):
+    from keras_mia.io import read_image
+    from keras_mia.preprocessing import source_range
+
+    encodings = {}
+    for full in sorted((cbis / "CBIS-DDSM").glob("*/*/*full mammogram*/000000.dcm")):
+        ds = pydicom.dcmread(full)
+        encodings[full.parts[-4]] = (int(ds.BitsStored), ds.PhotometricInterpretation)
+        image = read_image(full)
+        assert source_range(full, image) == 2 ** int(ds.BitsStored) - 1
+        assert image.max() < 2 ** int(ds.BitsStored)
+        # Read back with high = dense: the empty film beside the breast is dark.
+        assert np.percentile(image, 10) < 0.1 * float(image.max())
+    assert sorted(encodings.values()).count((16, "MONOCHROME2")) == len(encodings) - 2
+    assert (12, "MONOCHROME2") in encodings.values()
+    assert (16, "MONOCHROME1") in encodings.values()
 
 
 def test_cbis_is_reproducible(cbis, tmp_path):

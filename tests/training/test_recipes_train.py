@@ -1,7 +1,8 @@
 """Recipes train end to end with their own models at tiny sizes.
 
 hello_world, mammo_patch and mammo_whole_image also train in the notebooks (QUICK=1) and the demo
-that ``make test`` runs; here: the cheap ones, the crop stages and the patch-model hand-over.
+that ``make test`` runs; here: the cheap ones and the crop stages. The patch-run hand-over of
+mammo_whole_image is in test_backbone.py.
 """
 
 from __future__ import annotations
@@ -53,21 +54,3 @@ def test_recipe_trains_every_stage(recipe, tmp_path):
     assert config.training.monitor in rows[0]
     model = keras.saving.load_model(run / "best.keras", compile=False)
     assert model.name == config.model.name
-
-
-def test_whole_image_recipe_starts_from_a_saved_patch_model(tmp_path):
-    from keras_mia.models import build
-
-    patch = build("resnet50_patch", weights=None, input_shape=(32, 32, 3))
-    patch.save(tmp_path / "patch.keras")
-    manifest = generate("mammo", tmp_path / "mammo", n=30, seed=2, image_size=(64, 48))
-    config = load_recipe("mammo_whole_image", [
-        f"manifest={manifest}", "data.image_size=[64, 48]", "data.batch_size=4",
-        f"model.options.patch_model={tmp_path / 'patch.keras'}", "training.epochs=2",
-        "training.steps_per_epoch=1",
-    ])
-    train(config, tmp_path / "run", verbose=0)
-    assert [r["stage"] for r in _history(tmp_path / "run")] == ["0.0", "1.0"]
-    whole = keras.saving.load_model(tmp_path / "run" / "best.keras", compile=False)
-    assert whole.output_shape == (None, 2)
-    assert whole.name == "resnet50_whole_image"

@@ -31,19 +31,28 @@ def write_slice(
     series_description: str,
     instance_number: int = 1,
     extra: dict | None = None,
+    bits_stored: int | None = None,
+    photometric: str = "MONOCHROME2",
 ) -> Path:
     """Writes a uint8/uint16 (H, W) image as an uncompressed Explicit VR Little Endian file.
 
     Args:
         path: destination; parent folders are created.
-        pixels: stored values (uint8 -> 8 bits, otherwise 16 bits).
+        pixels: stored values (uint8 -> 8 bits allocated, otherwise 16).
         sop_uid: SOP Instance UID (also the file meta's).
         modality: ``"MR"`` or ``"MG"`` (picks the SOP class).
         patient_id, study_uid, series_uid, series_description, instance_number: tags.
         extra: more top-level tags, keyword -> value.
+        bits_stored: BitsStored (e.g. 12 for an FFDM detector); ``None``: all allocated bits.
+        photometric: ``"MONOCHROME2"`` (high = bright) or ``"MONOCHROME1"`` (high = dark;
+            ``pixels`` are the stored, already inverted, values).
 
     Returns:
         ``path``.
+
+    Raises:
+        ValueError: ``bits_stored`` does not fit the allocated bits or the values, or an
+            unknown ``photometric``.
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian
@@ -51,6 +60,16 @@ def write_slice(
     pixels = np.asarray(pixels)
     bits = 8 if pixels.dtype == np.uint8 else 16
     pixels = pixels.astype(np.uint8 if bits == 8 else np.uint16)
+    stored = bits if bits_stored is None else int(bits_stored)
+    if not 1 <= stored <= bits or (pixels.size and int(pixels.max()) >= 2**stored):
+        raise ValueError(
+            f"bits_stored must be 1..{bits} and hold every value (max {int(pixels.max())}). "
+            f"Received: bits_stored={bits_stored!r}"
+        )
+    if photometric not in ("MONOCHROME1", "MONOCHROME2"):
+        raise ValueError(
+            f"photometric must be MONOCHROME1 or MONOCHROME2. Received: photometric={photometric!r}"
+        )
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = SOP_CLASSES[modality]
     meta.MediaStorageSOPInstanceUID = sop_uid
@@ -68,9 +87,10 @@ def write_slice(
     ds.InstanceNumber = int(instance_number)
     ds.Rows, ds.Columns = pixels.shape
     ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.BitsAllocated = ds.BitsStored = bits
-    ds.HighBit = bits - 1
+    ds.PhotometricInterpretation = photometric
+    ds.BitsAllocated = bits
+    ds.BitsStored = stored
+    ds.HighBit = stored - 1
     ds.PixelRepresentation = 0
     for keyword, value in (extra or {}).items():
         setattr(ds, keyword, value)

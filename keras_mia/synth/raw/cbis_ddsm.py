@@ -24,6 +24,12 @@ scans: ``Mass-Training_P_00001_LEFT_CC`` (abnormality 1) and ``Calc-Training_P_0
 (abnormality 2), each folder with its own copy of the full mammogram (same pixels, own UIDs).
 DICOM tags follow the real files: PatientID is the folder name, SeriesDescription
 ``full mammogram images`` / ``ROI mask images`` / ``cropped images``.
+
+Most full mammograms (and their cropped lesions) are 16-bit MONOCHROME2, as CBIS-DDSM's are;
+two are stored as a hospital's FFDM files may be, to test that ``prepare`` and the deployed
+path (``keras-mia predict``) read them alike (``ENCODINGS``): the second scan as 12 bits
+stored (values 0..4095, ``BitsStored`` 12 of 16 allocated) and the third as MONOCHROME1
+(stored values inverted: high = dark).
 """
 
 from __future__ import annotations
@@ -33,11 +39,14 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_N", "DEFAULT_SIZE", "write_cbis_ddsm"]
+__all__ = ["DEFAULT_N", "DEFAULT_SIZE", "ENCODINGS", "write_cbis_ddsm"]
 
 DEFAULT_N = 10
 DEFAULT_SIZE: tuple[int, int] = (400, 250)
 # (abnormality kind, official split) per patient, cycling; every CSV gets rows.
+# Scan index -> (BitsStored, PhotometricInterpretation) of its full mammogram and crop; the
+# other scans are (16, "MONOCHROME2").
+ENCODINGS: dict[int, tuple[int, str]] = {1: (12, "MONOCHROME2"), 2: (16, "MONOCHROME1")}
 _PATTERNS = (("Mass", "Training"), ("Mass", "Test"), ("Calc", "Test"), ("Calc", "Training"))
 _MASS_HEADER = [
     "patient_id", "breast_density", "left or right breast", "image view", "abnormality id",
@@ -136,13 +145,23 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
         case = f"{scan['kind']}-{scan['split']}_{scan['patient']}_{scan['side']}_{scan['view']}"
         image, masks = _render(rng, height, width, scan)
 
-        def dicom(path, pixels, description, key, study, series, instance=1):
+        bits, photometric = ENCODINGS.get(i, (16, "MONOCHROME2"))
+
+        def dicom(path, pixels, description, key, study, series, instance=1, mask=False):
+            stored_bits, stored_photometric = (None, "MONOCHROME2") if mask else (
+                bits, photometric)
+            if not mask:
+                # Keep the top bits (a 12-bit detector's range), then invert MONOCHROME1.
+                pixels = pixels >> (16 - bits)
+                if photometric == "MONOCHROME1":
+                    pixels = (2**bits - 1) - pixels
             return write_slice(
                 path, pixels, sop_uid=synthetic_uid("cbis", seed, key), modality="MG",
                 patient_id=key.split("/")[0], study_uid=study, series_uid=series,
                 series_description=description, instance_number=instance,
                 extra={"Laterality": scan["side"][0], "ViewPosition": scan["view"],
                        "BodyPartExamined": "BREAST", "SeriesNumber": 1},
+                bits_stored=stored_bits, photometric=stored_photometric,
             )
 
         twin_case = f"Calc-{scan['split']}_{scan['patient']}_{scan['side']}_{scan['view']}"
@@ -175,7 +194,8 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
                 crop_series = synthetic_uid("cbis", seed, roi_case, "series2")
                 mask_file = study_dir / f"1.000000-ROI mask images-{tag + 1}" / "000000.dcm"
                 crop_file = study_dir / f"1.000000-cropped images-{tag + 2}" / "000000.dcm"
-                dicom(mask_file, mask8, "ROI mask images", roi_case + "/m", roi_study, roi_series)
+                dicom(mask_file, mask8, "ROI mask images", roi_case + "/m", roi_study, roi_series,
+                      mask=True)
                 dicom(crop_file, crop, "cropped images", roi_case + "/c", roi_study, crop_series)
                 mask_csv = f"{roi_case}/{roi_study}/{roi_series}/000000.dcm"
                 crop_csv = f"{roi_case}/{roi_study}/{crop_series}/000000.dcm"
@@ -186,7 +206,7 @@ def write_cbis_ddsm(out: Path, n: int | None, seed: int, image_size=None) -> Pat
                     ("000000.dcm", "000001.dcm") if mask_first else ("000001.dcm", "000000.dcm")
                 )
                 dicom(series_dir / mask_name, mask8, "ROI mask images", roi_case + "/m",
-                      roi_study, roi_series, instance=1 if mask_first else 2)
+                      roi_study, roi_series, instance=1 if mask_first else 2, mask=True)
                 dicom(series_dir / crop_name, crop, "cropped images", roi_case + "/c",
                       roi_study, roi_series, instance=2 if mask_first else 1)
                 mask_csv = f"{roi_case}/{roi_study}/{roi_series}/{mask_name}"
