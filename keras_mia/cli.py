@@ -144,7 +144,12 @@ _PREPARE_OPTIONS: dict[str, tuple[object, str]] = {
     "quiet": ("store_true", "do not print the counts report"),
     "keep_duplicates": ("store_true", "open-i: keep byte-identical duplicate files"),
     "patient_pattern": (str, "open-i: regular expression whose groups give the patient id"),
-    "image_size": (str, "cbis-ddsm, mias: output size HxW (default 1152x896 for cbis-ddsm)"),
+    "image_size": (str, "cbis-ddsm, mias: output size HxW (default 1152x896 for cbis-ddsm, "
+                   "native 1024x1024 for mias)"),
+    "scale": (float, "cbis-ddsm: resize each scan to this fraction of its size instead "
+                     "(Scuccimarra: 0.66)"),
+    "roi_crops": (int, "cbis-ddsm: also write SxS crops centred on each ROI (seed: 845 at "
+                       "--scale 0.66)"),
     "patches": (str, "cbis-ddsm: also write Shen's patch set 's' or 's10'"),
     "patch_size": (int, "cbis-ddsm: patch size in pixels (default 224)"),
     "val_fraction": (float, "cbis-ddsm, dbc: fraction of patients for validation"),
@@ -221,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(flag, dest=name, type=kind, default=None, help=text)
     p.add_argument(
         "--no-segment", dest="segment", action="store_false", default=None,
-        help="cbis-ddsm: skip breast segmentation (keep burned-in labels)",
+        help="cbis-ddsm, mias: skip breast segmentation (keep labels, tape and marks)",
     )
     p.add_argument(
         "--no-label-test-by-name", dest="label_test_by_name", action="store_false", default=None,

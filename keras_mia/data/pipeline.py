@@ -11,6 +11,13 @@ it only centre-crops to the training crop size when ``augment.crop`` and
 ``center_crop_eval`` are set. :func:`preprocess_image` is that same non-training path for one
 decoded image tensor, for reuse in an exported model's serving graph.
 
+Images at their own size (``image_size=None``, Scuccimarra's scans at 0.66 of their size,
+about 2000 x 1300): nothing is resized, and the affine intensity step waits until the
+training crop (or the evaluation centre crop) has been cut, so that the only work on the
+whole scan is its decoding; whole evaluation images of differing sizes come one per batch.
+A second manifest (``config.mix``, e.g. the ROI-centred crops of ``prepare cbis-ddsm
+--roi-crops``) can be mixed into the training stream at a set ratio.
+
 Reproducibility: shuffling, class balancing and augmentation are all seeded from
 ``config.seed`` and use per-element stateless random ops (see ``keras_mia.data.augment``),
 so two pipelines built with the same seed yield the same batches, in the same order, epoch
@@ -47,7 +54,11 @@ __all__ = [
 _SHUFFLE_STREAM = 0
 _BALANCE_STREAM = 1
 _AUGMENT_STREAM = 2
+_MIX_STREAM = 3
 _CLASS_STREAM = 100
+_MIX_SHUFFLE_STREAM = 200
+# Folded into an element's seed for the own-size random crop (the Augmenter draws 1, 2, ...).
+_CROP_FOLD = 1 << 20
 
 
 def build_dataset(
@@ -87,13 +98,26 @@ def build_dataset(
         )
     classes = resolve_classes(manifest, config)
     table = _Table.from_rows(manifest, rows, config, classes)
+    if training and config.output_size is None and config.batch_size > 1:
+        raise ValueError(
+            "data.image_size is null (images keep their own sizes), so training batches of "
+            "more than one image need data.augment.crop. Received: "
+            f"batch_size={config.batch_size}, augment.crop=None"
+        )
 
     load = _make_loader(config, table, len(classes))
     finish = _make_finisher(config, training)
     parallel = config.num_parallel_calls
     n = len(table)
 
-    if training and config.balance:
+    if training and config.mix is not None:
+        if config.balance:
+            raise ValueError(
+                "data.mix and data.balance cannot be combined (the mix sets its own "
+                f"proportions). Received: mix={config.mix}, balance=True"
+            )
+        ds = _mixed(manifest, table, config, load, split, classes)
+    elif training and config.balance:
         ds = _balanced(table, config, load, split)
     else:
         ds = tf.data.Dataset.from_tensor_slices(table.columns())
@@ -129,7 +153,11 @@ def build_dataset(
             lambda image, target: finish((image, target), None), num_parallel_calls=parallel
         )
 
-    ds = ds.batch(config.batch_size, drop_remainder=config.drop_remainder)
+    # Whole images of differing sizes cannot share a batch (padding would add pixels to
+    # the metrics): one image per batch.
+    own_size = (config.output_size if training else config.eval_size()) is None
+    ds = ds.batch(1 if own_size else config.batch_size,
+                  drop_remainder=config.drop_remainder and not own_size)
     ds = ds.prefetch(tf.data.AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
@@ -150,10 +178,15 @@ def preprocess_image(image: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
         config: the pipeline config the model was trained with.
 
     Returns:
-        float32 ``[h, w, config.channels]``, ``(h, w) = config.eval_size()``.
+        float32 ``[h, w, config.channels]``, ``(h, w) = config.eval_size()`` (the image's own
+        size when that is ``None``).
     """
     image = _preprocess_core(_with_channel(image), config)
-    if config.eval_size() != config.image_size:
+    if config.image_size is None:
+        if config.eval_size() is not None:
+            image = _crop_or_pad(image, config.eval_size())
+        image = _affine(image, config)
+    elif config.eval_size() != config.image_size:
         image = center_crop(image, config.eval_size())
     return _replicate_channels(image, config.channels)
 
@@ -169,7 +202,10 @@ def preprocess_mask(mask: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
         float32 ``[h, w, 1]`` of 0 and 1, aligned with ``preprocess_image``'s output.
     """
     mask = _resize_mask(tf.cast(_with_channel(mask) > 0, tf.float32), config)
-    if config.eval_size() != config.image_size:
+    if config.image_size is None:
+        if config.eval_size() is not None:
+            mask = _crop_or_pad(mask, config.eval_size())
+    elif config.eval_size() != config.image_size:
         mask = center_crop(mask, config.eval_size())
     return mask
 
@@ -316,8 +352,14 @@ def _with_channel(image: tf.Tensor) -> tf.Tensor:
 
 
 def _preprocess_core(image: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
-    """Resize and normalise an ``[H, W, 1]`` image: the cacheable, deterministic part."""
+    """Resize and normalise an ``[H, W, 1]`` image: the cacheable, deterministic part.
+
+    At ``image_size=None`` nothing is resized and only the per-image min-max (a whole-image
+    statistic) is applied here; the affine step (``_affine``) follows the crop.
+    """
     image = tf.cast(image, tf.float32)
+    if config.image_size is None:
+        return normalize(image, config.minmax) if config.minmax is not None else image
     image = resize(
         image,
         config.image_size,
@@ -328,7 +370,45 @@ def _preprocess_core(image: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
     return normalize(image, config.minmax, config.rescale, config.mean, config.std)
 
 
+def _affine(image: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
+    """The pointwise ``(x * rescale - mean) / std`` step (own-size images, after cropping)."""
+    return normalize(image, None, config.rescale, config.mean, config.std)
+
+
+def _crop_or_pad(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Centre crop of an own-size image, zero-padded (original units) where it is smaller."""
+    out = tf.image.resize_with_crop_or_pad(image, int(size[0]), int(size[1]))
+    return tf.ensure_shape(out, [int(size[0]), int(size[1]), None])
+
+
+def _random_crop(image, mask, size, seed):
+    """A seeded random ``size`` crop of an own-size ``[H, W, C]`` image (and its mask).
+
+    The image is zero-padded at its bottom/right first where it is smaller than the crop (0
+    in original units: the background of a breast-segmented scan).
+    """
+    height, width = int(size[0]), int(size[1])
+    shape = tf.shape(image)
+    pad_h = tf.maximum(height - shape[0], 0)
+    pad_w = tf.maximum(width - shape[1], 0)
+    paddings = [[0, pad_h], [0, pad_w], [0, 0]]
+    image = tf.pad(image, paddings)
+    seed = tf.random.experimental.stateless_fold_in(seed, _CROP_FOLD)
+    top = tf.random.stateless_uniform([], seed=seed, minval=0,
+                                      maxval=shape[0] + pad_h - height + 1, dtype=tf.int32)
+    left = tf.random.stateless_uniform(
+        [], seed=tf.random.experimental.stateless_fold_in(seed, 1), minval=0,
+        maxval=shape[1] + pad_w - width + 1, dtype=tf.int32)
+    image = tf.ensure_shape(image[top:top + height, left:left + width], [height, width, None])
+    if mask is not None:
+        mask = tf.pad(mask, paddings)[top:top + height, left:left + width]
+        mask = tf.ensure_shape(mask, [height, width, None])
+    return image, mask
+
+
 def _resize_mask(mask: tf.Tensor, config: PipelineConfig) -> tf.Tensor:
+    if config.image_size is None:
+        return mask
     return resize(mask, config.image_size, config.resize, method="nearest")
 
 
@@ -378,20 +458,38 @@ def _make_loader(config: PipelineConfig, table: _Table, n_classes: int):
 def _make_finisher(config: PipelineConfig, training: bool):
     """The map function after loading/caching: augment or centre-crop, then channels."""
     segmentation = config.task == "segmentation"
-    augmenter = Augmenter(config.augment, seed=config.seed) if training else None
+    own_size = config.image_size is None
+    augment = config.augment
+    if own_size:
+        # The crop is cut (seeded, dynamic shape) before the affine step; the Augmenter
+        # does the rest on the crop's static shape.
+        augment = dataclasses.replace(augment, crop=None)
+    augmenter = Augmenter(augment, seed=config.seed) if training else None
     eval_crop = config.eval_size() if config.eval_size() != config.image_size else None
-    height, width = config.output_size if training else config.eval_size()
+    size = config.output_size if training else config.eval_size()
+    height, width = size if size is not None else (None, None)
     seed_base = tf.constant(config.seed + _AUGMENT_STREAM, tf.int64)
 
     def finish(example, element_seed):
         image, target = example
+        if own_size:
+            mask = target if segmentation else None
+            if training and config.augment.crop is not None:
+                seed = tf.stack([seed_base, tf.cast(element_seed, tf.int64)])
+                image, mask = _random_crop(image, mask, config.augment.crop, seed)
+            elif not training and eval_crop is not None:
+                image = _crop_or_pad(image, eval_crop)
+                mask = None if mask is None else _crop_or_pad(mask, eval_crop)
+            image = _affine(image, config)
+            if segmentation:
+                target = mask
         if augmenter is not None and augmenter.enabled:
             seed = tf.stack([seed_base, tf.cast(element_seed, tf.int64)])
             if segmentation:
                 image, target = augmenter(image, target, seed=seed)
             else:
                 image = augmenter(image, seed=seed)
-        elif not training and eval_crop is not None:
+        elif not training and eval_crop is not None and not own_size:
             image = center_crop(image, eval_crop)
             if segmentation:
                 target = center_crop(target, eval_crop)
@@ -423,6 +521,66 @@ def _cache_key(config: PipelineConfig, table: _Table) -> str:
     return hashlib.sha1(blob.encode("utf-8")).hexdigest()[:16]
 
 
+def _mixed(manifest, table: _Table, config: PipelineConfig, load, split, classes):
+    """The training split with ``config.mix``'s second manifest mixed in (seeded).
+
+    Each set is shuffled and repeated on its own; ``sample_from_datasets`` draws from the
+    second with probability ``ratio`` (``None``: its share of the two sets' images). One
+    epoch is as many elements as both training splits hold together.
+    """
+    mix = config.mix
+    path = Path(mix["manifest"]).expanduser()
+    if not path.is_absolute() and getattr(manifest, "path", None):
+        path = Path(manifest.path).parent / path
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"data.mix.manifest: file not found (relative paths are taken from the training "
+            f"manifest's folder). Received: {mix['manifest']!r} -> {str(path)!r}"
+        )
+    other = _as_manifest(path)
+    other_rows = other.select(split)
+    if not other_rows:
+        raise ValueError(f"data.mix.manifest {str(path)!r} has no rows for split={split!r}")
+    other_table = _Table.from_rows(other, other_rows, config, classes)
+    other_load = _make_loader(config, other_table, len(classes))
+    sizes = (len(table), len(other_table))
+    ratio = mix["ratio"] if mix["ratio"] is not None else sizes[1] / sum(sizes)
+    datasets = []
+    for index, (part, part_load) in enumerate(((table, load), (other_table, other_load))):
+        ds = _endless_source(
+            part.columns(), part_load, config, part, split, f"-mix{index}",
+            seed=config.seed + _MIX_SHUFFLE_STREAM + index, size=len(part),
+        )
+        if config.cache is False:
+            ds = ds.map(part_load, num_parallel_calls=config.num_parallel_calls)
+        datasets.append(ds)
+    return tf.data.Dataset.sample_from_datasets(
+        datasets,
+        weights=[1.0 - ratio, ratio],
+        seed=config.seed + _MIX_STREAM,
+        rerandomize_each_iteration=True,
+    ).take(sum(sizes))
+
+
+def _endless_source(columns, load, config: PipelineConfig, table: _Table, split, suffix: str,
+                    *, seed: int, size: int):
+    """One source of a sampled mixture: its rows, shuffled (seeded) and repeated forever.
+
+    With caching on, the rows are decoded and cached first; without it, the caller maps
+    ``load`` after sampling.
+    """
+    ds = tf.data.Dataset.from_tensor_slices(columns)
+    if config.cache is not False:
+        ds = ds.map(load, num_parallel_calls=config.num_parallel_calls)
+        ds = _cache(ds, config, table, split, suffix)
+        # An epoch draws only part of a source, and tf.data discards a cache whose first pass
+        # was not read to the end; so fill it now, in one pass.
+        ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
+    return ds.shuffle(
+        config.shuffle_buffer or size, seed=seed, reshuffle_each_iteration=True
+    ).repeat()
+
+
 def _balanced(table: _Table, config: PipelineConfig, load, split):
     """Equal-probability sampling over the classes present; one epoch = len(table) images."""
     by_class: dict[int, list[int]] = {}
@@ -437,19 +595,10 @@ def _balanced(table: _Table, config: PipelineConfig, load, split):
     datasets = []
     for label in sorted(by_class):
         indices = by_class[label]
-        ds = tf.data.Dataset.from_tensor_slices(table.columns(indices))
-        if config.cache is not False:
-            ds = ds.map(load, num_parallel_calls=config.num_parallel_calls)
-            ds = _cache(ds, config, table, split, f"-class{label}")
-            # An epoch draws only some of a large class, and tf.data discards a cache whose
-            # first pass was not read to the end; so fill it now, in one pass.
-            ds.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1)
-        ds = ds.shuffle(
-            config.shuffle_buffer or len(indices),
-            seed=config.seed + _CLASS_STREAM + label,
-            reshuffle_each_iteration=True,
-        ).repeat()
-        datasets.append(ds)
+        datasets.append(_endless_source(
+            table.columns(indices), load, config, table, split, f"-class{label}",
+            seed=config.seed + _CLASS_STREAM + label, size=len(indices),
+        ))
     ds = tf.data.Dataset.sample_from_datasets(
         datasets,
         weights=[1.0 / len(datasets)] * len(datasets),

@@ -11,7 +11,10 @@ Order of the per-image steps (``build_dataset`` and ``preprocess_image`` follow 
 1. decode, in original units (``keras_mia.data.decode``);
 2. resize to ``image_size`` (``resize="stretch"`` or ``"pad"``; images bilinear, or nearest
    with ``resize_interpolation="nearest"``, masks nearest; the padding is zeros in original
-   units, as in Shen et al.'s 16-bit PNGs);
+   units, as in Shen et al.'s 16-bit PNGs). ``image_size: null`` keeps every image at its own
+   size (Scuccimarra's scans, prepared at 0.66 of their size): training then crops first
+   (``augment.crop``, drawn from the decoded image before any other full-image work) and the
+   other splits yield whole images one at a time (batch 1) unless ``center_crop_eval``;
 3. normalise: ``x = minmax(x)`` if ``minmax`` is set, then ``x = (x * rescale - mean) / std``;
 4. augment (training only): geometric transforms, then the additive intensity shift, all in
    normalised units (so ``intensity_shift`` and ``fill_value`` are normalised units too);
@@ -220,7 +223,9 @@ class PipelineConfig:
     """What ``build_dataset`` does to a manifest's images.
 
     Attributes:
-        image_size: ``(height, width)`` every image is resized to.
+        image_size: ``(height, width)`` every image is resized to; ``None``: no resize, every
+            image keeps its own size (training needs ``augment.crop`` for batches above 1;
+            whole evaluation images come one per batch).
         resize: ``"stretch"`` (plain resize; the aspect ratio changes) or ``"pad"`` (aspect
             ratio kept, then symmetric zero padding to ``image_size``, as Shen et al.'s
             1152x896 preprocessing).
@@ -260,10 +265,17 @@ class PipelineConfig:
             (fully convolutional models).
         allow_empty_masks: segmentation: a row without ``mask_path`` gets an all-zero mask
             (a negative image) instead of an error.
+        mix: training only: a second manifest mixed into the training split, as Scuccimarra
+            mixed his ROI-centred crops (``prepare cbis-ddsm --roi-crops``) with the whole
+            scans. ``{"manifest": PATH, "ratio": R}``: ``PATH`` is relative to the training
+            manifest's folder unless absolute; its ``train`` rows are used. ``ratio`` is the
+            probability that a training element comes from the second set; ``None`` draws
+            both sets in proportion to their sizes (the seed's single combined set). One
+            epoch is as many elements as the two training splits hold together.
         augment: the training augmentation, see :class:`AugmentConfig`.
     """
 
-    image_size: tuple[int, int] = (224, 224)
+    image_size: tuple[int, int] | None = (224, 224)
     resize: Literal["stretch", "pad"] = "stretch"
     resize_interpolation: Literal["bilinear", "nearest"] = "bilinear"
     antialias: bool = True
@@ -285,12 +297,18 @@ class PipelineConfig:
     num_parallel_calls: int = AUTOTUNE
     center_crop_eval: bool = True
     allow_empty_masks: bool = False
+    mix: dict[str, Any] | None = None
     augment: AugmentConfig = dataclasses.field(default_factory=AugmentConfig)
 
     def __post_init__(self):
-        self.image_size = _pair(self.image_size, "image_size", int)
-        if min(self.image_size) < 1:
-            raise ValueError(f"image_size must be positive. Received: image_size={self.image_size}")
+        if self.image_size is not None:
+            self.image_size = _pair(self.image_size, "image_size", int)
+            if min(self.image_size) < 1:
+                raise ValueError(
+                    f"image_size must be positive. Received: image_size={self.image_size}"
+                )
+        if self.mix is not None:
+            self.mix = _check_mix(self.mix)
         _check_choice(self.resize, RESIZE_MODES, "resize")
         _check_choice(self.resize_interpolation, RESIZE_INTERPOLATIONS, "resize_interpolation")
         _check_choice(self.channels, (1, 3), "channels")
@@ -320,18 +338,21 @@ class PipelineConfig:
         if isinstance(self.augment, dict):
             self.augment = AugmentConfig.from_dict(self.augment)
         crop = self.augment.crop
-        if crop is not None and (crop[0] > self.image_size[0] or crop[1] > self.image_size[1]):
+        if crop is not None and self.image_size is not None and (
+                crop[0] > self.image_size[0] or crop[1] > self.image_size[1]):
             raise ValueError(
                 f"augment.crop must fit in image_size={self.image_size}. Received: crop={crop}"
             )
 
     @property
-    def output_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the images the training pipeline yields."""
+    def output_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the images the training pipeline yields (``None``: each
+        image's own size)."""
         return self.augment.crop or self.image_size
 
-    def eval_size(self) -> tuple[int, int]:
-        """``(height, width)`` of the images the non-training pipeline yields."""
+    def eval_size(self) -> tuple[int, int] | None:
+        """``(height, width)`` of the images the non-training pipeline yields (``None``:
+        each image's own size, one image per batch)."""
         if self.augment.crop is not None and self.center_crop_eval:
             return self.augment.crop
         return self.image_size
@@ -356,6 +377,24 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         """The config as plain Python values (tuples become lists; ``augment`` a dict)."""
         return _to_plain(dataclasses.asdict(self))
+
+
+def _check_mix(mix: Any) -> dict[str, Any]:
+    """Checks ``data.mix``: ``{"manifest": str, "ratio": float in (0, 1) or None}``."""
+    if not isinstance(mix, dict) or set(mix) - {"manifest", "ratio"} or "manifest" not in mix:
+        raise ValueError(
+            "mix must be a mapping {manifest: PATH, ratio: R or null}. "
+            f"Received: mix={mix!r}"
+        )
+    path, ratio = mix["manifest"], mix.get("ratio")
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"mix.manifest must be a path. Received: mix.manifest={path!r}")
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float))
+                              or not 0.0 < float(ratio) < 1.0):
+        raise ValueError(
+            f"mix.ratio must be a number in (0, 1) or null. Received: mix.ratio={ratio!r}"
+        )
+    return {"manifest": path, "ratio": None if ratio is None else float(ratio)}
 
 
 def _check_choice(value, choices, name):

@@ -18,7 +18,8 @@ also takes ``overwrite`` (``--overwrite``) and ``quiet`` (``--quiet``)):
   ``csv_dir``, ``jobs``.
 - ``mias`` (``keras_mia.datasets.mias``): mini-MIAS ``mdbNNN.pgm`` + ``Info.txt`` -> images,
   circular ROI masks, normal/benign/malignant labels (the external test set of
-  ``mammo_dense``). Options: ``info_file``, ``image_size``, ``split``.
+  ``mammo_dense``), breast-segmented like ``cbis-ddsm`` (``prepare_mammogram``). Options:
+  ``info_file``, ``image_size``, ``split``, ``segment``.
 - ``dbc`` (``keras_mia.datasets.dbc``): Duke-Breast-Cancer-MRI DICOM series +
   ``Annotation_Boxes.csv`` -> positive/negative pre-contrast fat-saturated slices, split by
   patient. Options: ``annotations``, ``negative_distance``, ``negatives_per_positive``,

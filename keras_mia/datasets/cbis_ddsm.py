@@ -34,8 +34,10 @@ Output (``OUT``):
   other copy's pixels are compared with the used one and any difference is noted; a copy
   whose folder is missing or unreadable still contributes its ROIs.
 - ``images/<case>.png``: 16-bit, Shen's preprocessing (``prepare_mammogram``): resized to
-  ``image_size`` keeping the aspect ratio (symmetric padding), breast segmented (burned-in
-  labels and markers zeroed), intensities scaled from the file's bit depth to 0..65535;
+  ``image_size`` keeping the aspect ratio (symmetric padding) - or, with ``scale``
+  (Scuccimarra: 0.66), to that fraction of the scan's own height and width, so images keep
+  their differing sizes - breast segmented (burned-in labels and markers zeroed),
+  intensities scaled from the file's bit depth to 0..65535;
 - ``masks/<case>.png``: all ROI masks of the scan merged (8-bit, 0/255), and
   ``masks/rois/<case>_<abnormality id>.png`` one per abnormality (``<case>_<type><id>``
   in a merged scan whose abnormality ids repeat);
@@ -51,6 +53,14 @@ Output (``OUT``):
 - with ``patches="s"`` or ``"s10"``: ``patches_<set>/<class>/*.png`` (16-bit, cut from the
   preprocessed image) and ``patches_<set>/manifest.csv`` (see
   ``keras_mia.preprocessing.patches``);
+- with ``roi_crops=S``: Scuccimarra's second training set, ``roi_crops_<S>/images/*.png``
+  (16-bit) and ``roi_crops_<S>/masks/*.png`` (the merged mask: every ROI inside the crop),
+  one ``S x S`` crop of the prepared image per abnormality, centred on its bounding box and
+  shifted to lie inside the image (an image smaller than ``S`` is padded with zeros at its
+  bottom/right), with ``roi_crops_<S>/manifest.csv`` (the scan's label, patient and split,
+  the abnormality's type and pathology, ``roi``, ``crop_top``/``crop_left`` in the prepared
+  image). ``S`` is in prepared-image pixels: the seed's 1280 x 1280 crops of the original
+  scans, shrunk to 0.66 with everything else, are ``roi_crops=845`` at ``scale=0.66``;
 - ``preparation.json`` beside each manifest: the parameters of
   ``keras_mia.preprocessing.prepare_mammogram``, the one function that prepared the images
   (see ``keras_mia.preprocessing.record``); training copies it into the run and export into
@@ -85,7 +95,9 @@ from keras_mia.datasets._common import (
 from keras_mia.datasets.report import PrepareReport
 from keras_mia.io.files import is_image_file
 
-__all__ = ["prepare_cbis_ddsm", "read_case_descriptions", "Abnormality", "CASE_PATTERN"]
+__all__ = [
+    "prepare_cbis_ddsm", "read_case_descriptions", "roi_crop_window", "Abnormality", "CASE_PATTERN",
+]
 
 DATASET = "cbis_ddsm"
 CASE_PATTERN = re.compile(
@@ -273,12 +285,14 @@ class _ScanTask:
     out_dir: Path
     split: str
     label: str
-    image_size: tuple[int, int]
+    image_size: tuple[int, int] | None
     overflow: str
     segment: bool
     patches: str | None
     patch_size: int
     seed: int
+    scale: float | None = None
+    roi_crops: int | None = None
 
 
 @dataclass
@@ -286,6 +300,9 @@ class _ScanResult:
     row: dict | None = None
     abnormality_rows: list[dict] = field(default_factory=list)
     patch_rows: list[dict] = field(default_factory=list)
+    roi_crop_rows: list[dict] = field(default_factory=list)
+    # (positive pixels, pixels) of the ROI crops written.
+    roi_crop_pixels: tuple[int, int] = (0, 0)
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     swapped: int = 0
@@ -522,10 +539,10 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     """Reads, preprocesses and writes one full mammogram with its masks (and patches)."""
     from keras_mia.preprocessing import (
         PATCH_LABELS,
+        apply_placement_to_mask,
         crop_patch,
         patch_class,
         prepare_mammogram,
-        resize_mask_with_padding,
         sample_patch_windows,
     )
 
@@ -552,14 +569,16 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
 
     # The deployed path (keras_mia.inference) prepares raw files with this same call.
     prepared = prepare_mammogram(
-        full, top, image_size=task.image_size, overflow=task.overflow, segment=task.segment
+        full, top, image_size=task.image_size, overflow=task.overflow, segment=task.segment,
+        scale=task.scale,
     )
     if not prepared.breast.any():
         result.skipped.append((scan_item, "no breast found (constant image)"))
         result.abnormality_rows = []
         return result
     image16, breast = prepared.image, prepared.breast
-    rois = [resize_mask_with_padding(m, task.image_size, overflow=task.overflow) for m in masks]
+    # The masks follow the image's own geometry (canvas and padding, or relative scale).
+    rois = [apply_placement_to_mask(m, prepared.placement) for m in masks]
     merged = np.zeros(image16.shape, dtype=bool)
     for roi in rois:
         merged |= roi
@@ -574,19 +593,7 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     first = task.abnormalities[0]
     pathologies = sorted({a.pathology for a in task.abnormalities})
     kinds = sorted({a.abnormality_type for a in task.abnormalities})
-    result.row = {
-        "image_path": str(image_path),
-        "label": task.label,
-        "patient_id": first.patient_id,
-        "split": task.split,
-        "mask_path": str(mask_path),
-        "study_id": task.case,
-        "view": first.view,
-        "laterality": first.laterality[:1],
-        "abnormality": ";".join(kinds),
-        "pathology": ";".join(pathologies),
-        "dataset": DATASET,
-    }
+    result.row = _image_row(task, image_path, mask_path, ";".join(kinds), ";".join(pathologies))
 
     classes = []
     for abn, tag, roi, abn_row in zip(task.abnormalities, tags, rois, result.abnormality_rows):
@@ -620,6 +627,9 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
                 "csv_row": abn.source,
             }
         )
+
+    if task.roi_crops:
+        _write_roi_crops(task, result, image16, merged, rois, tags, name)
 
     if task.patches:
         rng = np.random.default_rng([task.seed, zlib.crc32(task.case.encode("utf-8"))])
@@ -659,6 +669,83 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
                 }
             )
     return result
+
+
+def roi_crop_window(
+    roi: np.ndarray, size: int, image_shape: tuple[int, int]
+) -> tuple[int, int]:
+    """Top-left corner of the ``size x size`` crop centred on a ROI, kept inside the image.
+
+    Args:
+        roi: bool mask of the ROI (non-empty), in the prepared image.
+        size: crop side in pixels.
+        image_shape: ``(height, width)`` of the prepared image.
+
+    Returns:
+        ``(top, left)``: the crop is centred on the ROI's bounding box, then shifted so that it
+        lies inside the image (at 0 along an axis shorter than ``size``).
+    """
+    rows, cols = np.nonzero(roi)
+    corner = []
+    for low, high, extent in ((rows.min(), rows.max(), image_shape[0]),
+                              (cols.min(), cols.max(), image_shape[1])):
+        start = (int(low) + int(high) + 1) // 2 - size // 2
+        corner.append(min(max(start, 0), max(extent - size, 0)))
+    return corner[0], corner[1]
+
+
+def _image_row(task, image_path: Path, mask_path: Path, abnormality: str,
+               pathology: str) -> dict[str, str]:
+    """The manifest row of an image written for ``task``'s scan (whole image or ROI crop)."""
+    first = task.abnormalities[0]
+    return {
+        "image_path": str(image_path),
+        "label": task.label,
+        "patient_id": first.patient_id,
+        "split": task.split,
+        "mask_path": str(mask_path),
+        "study_id": task.case,
+        "view": first.view,
+        "laterality": first.laterality[:1],
+        "abnormality": abnormality,
+        "pathology": pathology,
+        "dataset": DATASET,
+    }
+
+
+def _crop_padded(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
+    """``image[top:top+size, left:left+size]``, zero-padded at the bottom/right to size."""
+    piece = image[top : top + size, left : left + size]
+    out = np.zeros((size, size), dtype=image.dtype)
+    out[: piece.shape[0], : piece.shape[1]] = piece
+    return out
+
+
+def _write_roi_crops(task, result, image16, merged, rois, tags, name) -> None:
+    """Scuccimarra's second set: one ``S x S`` crop per ROI, centred on it (see the module
+    docstring); its mask is the merged mask, so every ROI the crop shows is labelled."""
+    size = int(task.roi_crops)
+    folder = task.out_dir / f"roi_crops_{size}"
+    positive, total = result.roi_crop_pixels
+    for abn, tag, roi in zip(task.abnormalities, tags, rois):
+        top, left = roi_crop_window(roi, size, image16.shape)
+        rows, cols = np.nonzero(roi)
+        extent = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
+        if max(extent) > size:
+            result.notes.append(
+                f"{task.case} abnormality {abn.abnormality_id}: its ROI ({extent[0]}x{extent[1]} "
+                f"px) is larger than the {size}x{size} ROI crop, which holds its centre"
+            )
+        crop_mask = _crop_padded(merged, top, left, size)
+        image_path = folder / "images" / f"{name}_{tag}.png"
+        mask_path = folder / "masks" / f"{name}_{tag}.png"
+        write_gray_png(image_path, _crop_padded(image16, top, left, size))
+        write_gray_png(mask_path, crop_mask.astype(np.uint8) * 255)
+        positive += int(crop_mask.sum())
+        total += crop_mask.size
+        row = _image_row(task, image_path, mask_path, abn.abnormality_type, abn.pathology)
+        result.roi_crop_rows.append({**row, "roi": tag, "crop_top": top, "crop_left": left})
+    result.roi_crop_pixels = (positive, total)
 
 
 def _find_csvs(src: Path, csv_dir) -> list[Path]:
@@ -746,7 +833,9 @@ def prepare_cbis_ddsm(
     src: str | Path,
     out: str | Path,
     *,
-    image_size="1152x896",
+    image_size=None,
+    scale: float | None = None,
+    roi_crops: int | None = None,
     patches: str | None = None,
     patch_size: int = 224,
     val_fraction: float = 0.2,
@@ -765,8 +854,12 @@ def prepare_cbis_ddsm(
     Args:
         src: the download folder (``CBIS-DDSM/`` or its parent).
         out: the output folder (created; must be empty unless ``overwrite``).
-        image_size: ``"HxW"`` or ``(height, width)`` of the output mammograms (Shen:
-            1152x896).
+        image_size: ``"HxW"`` or ``(height, width)`` of the output mammograms; default
+            (``None`` without ``scale``): Shen's 1152x896.
+        scale: instead of ``image_size``, resize each scan to this fraction of its own
+            height and width (Scuccimarra: 0.66); images keep their differing sizes.
+        roi_crops: also write Scuccimarra's ROI-crop set: one ``roi_crops x roi_crops``
+            crop (prepared-image pixels) centred on each abnormality.
         patches: ``None``, ``"s"`` or ``"s10"``: also write Shen's patch set S or S10.
         patch_size: patch side in pixels (Shen: 224).
         val_fraction: fraction of the official training set's *patients* moved to
@@ -787,9 +880,24 @@ def prepare_cbis_ddsm(
         ValueError: a bad option, or a CSV without the CBIS-DDSM columns.
     """
     from keras_mia.data.manifest import write_manifest
-    from keras_mia.preprocessing import MammogramPreparation, parse_image_size, write_preparation
+    from keras_mia.preprocessing import (
+        MammogramPreparation,
+        parse_image_size,
+        parse_scale,
+        write_preparation,
+    )
 
-    size = parse_image_size(image_size)
+    if scale is not None:
+        if image_size is not None:
+            raise ValueError(
+                "Give image_size (a fixed canvas) or scale (relative), not both. Received: "
+                f"image_size={image_size!r}, scale={scale!r}"
+            )
+        size, scale = None, parse_scale(scale)
+    else:
+        size = parse_image_size("1152x896" if image_size is None else image_size)
+    if roi_crops is not None and (isinstance(roi_crops, bool) or int(roi_crops) < 1):
+        raise ValueError(f"roi_crops must be a positive size. Received: roi_crops={roi_crops!r}")
     if patches is not None:
         patches = str(patches).strip().lower()
         if patches not in _PATCH_SET_NAMES:
@@ -867,6 +975,8 @@ def prepare_cbis_ddsm(
             patches=patches,
             patch_size=int(patch_size),
             seed=int(seed),
+            scale=scale,
+            roi_crops=None if roi_crops is None else int(roi_crops),
         )
         for case, abns in sorted(scans.items())
     ]
@@ -877,17 +987,21 @@ def prepare_cbis_ddsm(
         results = [_process_scan(task) for task in tasks]
 
     abnormality_rows, patch_rows, swapped = [], [], 0
+    roi_crop_rows, roi_positive, roi_pixels = [], 0, 0
     for result in results:
         if result.row is not None:
             report.rows.append(result.row)
         abnormality_rows += result.abnormality_rows
         patch_rows += result.patch_rows
+        roi_crop_rows += result.roi_crop_rows
+        roi_positive += result.roi_crop_pixels[0]
+        roi_pixels += result.roi_crop_pixels[1]
         report.skipped += result.skipped
         report.notes += result.notes
         swapped += result.swapped
 
     report.manifest_path = write_manifest(out / MANIFEST_NAME, report.rows)
-    record = MammogramPreparation(size, overflow, bool(segment), DATASET)
+    record = MammogramPreparation(size, overflow, bool(segment), DATASET, scale=scale)
     report.note(f"preparation record (travels into trained runs and exported models): "
                 f"{write_preparation(out, record)}")
     _write_abnormalities(out / "abnormalities.csv", abnormality_rows)
@@ -899,6 +1013,20 @@ def prepare_cbis_ddsm(
         report.note(
             f"{swapped} abnormalit{'y' if swapped == 1 else 'ies'}: the CSV lists the cropped "
             "image as the ROI mask (and vice versa); told apart by content"
+        )
+    if roi_crops is not None:
+        crops = int(roi_crops)
+        path = write_manifest(out / f"roi_crops_{crops}" / MANIFEST_NAME, roi_crop_rows)
+        write_preparation(
+            path.parent, dataclasses.replace(record, patch_set="roi_crops", patch_size=crops)
+        )
+        report.extra_manifests[f"roi_crops_{crops}"] = path
+        report.extra_counts[f"roi_crops_{crops} per split"] = Counter(
+            r["split"] for r in roi_crop_rows
+        )
+        report.note(
+            f"roi_crops_{crops}: {roi_positive / max(roi_pixels, 1):.1%} of the crops' pixels "
+            "lie in a ROI (Scuccimarra: about 6 % over whole scans and ROI crops together)"
         )
     if patches:
         path = write_manifest(out / f"patches_{patches}" / MANIFEST_NAME, patch_rows)

@@ -16,9 +16,23 @@ Input (``SRC``): ``mdb001.pgm`` ... ``mdb322.pgm`` (8-bit, 1024 x 1024) anywhere
 ROI centre is at column ``X``, row ``height - Y`` (``1024 - Y``). Lines that do not start
 with a reference number (``mdbNNN``) are description text and are ignored (counted).
 
-Output (``OUT``): ``images/mdbNNN.png`` (16-bit: the 8-bit values x 257, the scale of the
-prepared CBIS-DDSM scans), ``masks/mdbNNN.png`` (0/255: the union of the image's ROI
-circles, all zero for a normal image) and ``manifest.csv`` with
+The images are prepared as ``keras-mia prepare cbis-ddsm`` prepares its scans, by the same
+function (``keras_mia.preprocessing.prepare_mammogram``): the 8-bit values scaled to 16 bits
+(x 257, the file's bit depth onto 0..65535) and the breast segmented, everything else -
+film labels, tape, scanner marks, the black padding of mini-MIAS - set to 0 (``segment=False``,
+``--no-segment``, keeps the raw scan). Left and right breasts keep their orientation (no
+flipping, as in CBIS-DDSM). The size stays mini-MIAS's native 1024 x 1024 (relative scale 1)
+unless ``image_size`` asks for a canvas: the seed does not say at what scale MIAS was fed to
+the dense model (its pixels are 200 microns, coarser than CBIS-DDSM at 0.66 of 42-50 microns,
+about 65-75), and the record below says what was done. ``preparation.json`` (see
+``keras_mia.preprocessing.record``) is written beside the manifest, so a model trained on
+this set prepares raw MIAS PGMs the same way on the deployed path. Any image whose
+segmentation looks wrong (``check_segmentation``: breast under 5 % of the image or touching
+three borders) or whose ROI centre falls outside the segmented breast is named in the report.
+
+Output (``OUT``): ``images/mdbNNN.png`` (16-bit, prepared as above), ``masks/mdbNNN.png``
+(0/255: the union of the image's ROI circles, following the image's geometry, all zero for
+a normal image), ``preparation.json``, ``prepare_report.txt`` and ``manifest.csv`` with
 ``label`` normal/benign/malignant (malignant when any row is, else benign when any row is
 abnormal), ``patient_id`` (consecutive pairs ``mdb001``+``mdb002``, ... are the two breasts
 of one woman: ``mias_001`` ...), ``split`` (``test`` by default), ``mask_path``,
@@ -42,7 +56,6 @@ from keras_mia.datasets._common import (
     find_one,
     iter_files,
     prepare_out_dir,
-    source_range,
     write_gray_png,
 )
 from keras_mia.datasets.report import PrepareReport
@@ -178,6 +191,7 @@ def prepare_mias(
     info_file: str | Path | None = None,
     image_size=None,
     split: str = "test",
+    segment: bool = True,
     overwrite: bool = False,
 ) -> PrepareReport:
     """Converts mini-MIAS into PNG images, ROI masks and a manifest.
@@ -193,6 +207,8 @@ def prepare_mias(
             (aspect-preserving, padded, see ``resize_with_padding``).
         split: the ``split`` of every row: ``"test"`` (an external test set), ``"train"``,
             ``"val"`` or ``""`` (none).
+        segment: segment the breast and zero everything else, as ``prepare cbis-ddsm``
+            does (``False``: keep the whole scan).
         overwrite: write into a non-empty ``out``.
 
     Returns:
@@ -205,14 +221,24 @@ def prepare_mias(
     from keras_mia.data.manifest import write_manifest
     from keras_mia.io import ImageReadError, read_image
     from keras_mia.preprocessing import (
+        MammogramPreparation,
+        apply_placement_to_mask,
         parse_image_size,
-        resize_mask_with_padding,
-        resize_with_padding,
+        source_range,
+        write_preparation,
     )
+    from keras_mia.preprocessing.mammogram import check_segmentation
 
     if split not in ("train", "val", "test", ""):
         raise ValueError(f"split must be train, val, test or ''. Received: split={split!r}")
     size = None if image_size is None else parse_image_size(image_size)
+    if not isinstance(segment, (bool, np.bool_)):
+        raise ValueError(f"segment must be true or false. Received: segment={segment!r}")
+    # Native size: relative scale 1 (no canvas, no padding); else Shen's aspect-kept canvas.
+    record = MammogramPreparation(
+        image_size=size, scale=None if size is not None else 1.0, segment=bool(segment),
+        dataset=DATASET,
+    )
     src = check_src(src)
     info = find_one(src, ("Info.txt",), "mini-MIAS Info.txt", info_file)
     out = prepare_out_dir(out, src, overwrite)
@@ -234,6 +260,7 @@ def prepare_mias(
         report.skip(images[refnum], f"no row in {info.name}")
 
     no_mask = 0
+    suspicious: list[str] = []
     for refnum in sorted(set(images) & set(table)):
         rows, path = table[refnum], images[refnum]
         try:
@@ -254,13 +281,27 @@ def prepare_mias(
                     f"{refnum} ({info.name} line {r.line}): ROI circle lies outside the image"
                 )
             mask |= circle
-        if size is not None:
-            image = resize_with_padding(image, size)
-            mask = resize_mask_with_padding(mask, size)
-        # 16-bit like the prepared CBIS-DDSM scans, so the mammo_dense recipe (rescale
-        # 255/65535) reads MIAS, its external test set, on the same [0, 255] scale.
-        image16 = np.clip(np.rint(image * (65535.0 / top)), 0, 65535).astype(np.uint16)
-        image_path = write_gray_png(out / "images" / f"{refnum}.png", image16)
+        # The deployed path (keras_mia.inference) prepares raw files with this same call, and
+        # the 16 bits put MIAS on the scale of the prepared CBIS-DDSM scans.
+        prepared = record.apply(image, top)
+        if not prepared.breast.any():
+            report.skip(path, "no breast found (constant image)")
+            continue
+        mask = apply_placement_to_mask(mask, prepared.placement)
+        if segment:
+            for problem in check_segmentation(prepared.breast):
+                suspicious.append(refnum)
+                report.note(f"{refnum}: segmentation looks wrong, check it: {problem}")
+            for r in placed:
+                centre = circle_mask(image.shape, r.x, r.y, 0.5)
+                centre = apply_placement_to_mask(centre, prepared.placement)
+                if centre.any() and not (centre & prepared.breast).any():
+                    suspicious.append(refnum)
+                    report.note(
+                        f"{refnum} ({info.name} line {r.line}): the ROI centre lies outside "
+                        "the segmented breast; check the segmentation"
+                    )
+        image_path = write_gray_png(out / "images" / f"{refnum}.png", prepared.image)
         mask_path = ""
         if abnormal and not placed:
             no_mask += 1
@@ -293,5 +334,13 @@ def prepare_mias(
         )
     if no_mask:
         report.note(f"{no_mask} abnormal image(s) without any ROI coordinates have no mask")
+    if segment:
+        flagged = sorted(set(suspicious))
+        report.note(
+            f"segmentation to check: {len(flagged)} image(s)"
+            + (f": {', '.join(flagged)}" if flagged else "")
+        )
     report.manifest_path = write_manifest(out / MANIFEST_NAME, report.rows)
+    report.note(f"preparation record ({record.describe()}; travels into trained runs and "
+                f"exported models): {write_preparation(out, record)}")
     return report

@@ -23,6 +23,7 @@ import csv
 import dataclasses
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -33,6 +34,7 @@ from keras_mia.evaluation.patients import aggregate_by_patient
 from keras_mia.evaluation.reports import binary_report, multiclass_report
 from keras_mia.evaluation.segmentation import (
     area_threshold,
+    image_truth,
     pixel_counts,
     pixel_metrics,
 )
@@ -413,8 +415,15 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
             f"is evaluation.threshold). Received: {evaluation.threshold_rule!r}"
         )
     threshold = evaluation.threshold
+    if evaluation.image_positive is not None:
+        known = {row["label"] for row in manifest.rows}
+        unknown = sorted(set(evaluation.image_positive) - known)
+        if unknown or not evaluation.image_positive:
+            raise ConfigError(
+                f"evaluation.image_positive: expected labels of {manifest.path} "
+                f"({sorted(known)}). Received: {evaluation.image_positive!r}"
+            )
     logits = outputs_are_logits(model)
-    totals = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
     per_image: list[dict[str, Any]] = []
     shown: list[tuple] = []
     shown_negative: list[tuple] = []
@@ -427,13 +436,11 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
             mask, prob = mask[..., 0], prob[..., 0]
             predicted = prob >= threshold
             counts = pixel_counts(mask, predicted)
-            for key in totals:
-                totals[key] += counts[key]
             own = pixel_metrics(**counts)
             limit = area_threshold(mask.shape, evaluation.area_divisor)
             area = int(predicted.sum())
             per_image.append({
-                "truth": int(mask.any()), "area": area, "limit": limit,
+                "has_mask": bool(mask.any()), "counts": counts, "area": area, "limit": limit,
                 "positive": int(area > limit), "max_probability": float(prob.max()),
                 "dice": own["dice"], "iou_foreground": own["iou_foreground"],
             })
@@ -447,7 +454,30 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
                 shown_negative.append(keep)
             index += 1
 
-    truth = np.array([p["truth"] for p in per_image])
+    names = [Path(row["image_path"]).name for row in rows]
+    found = image_truth([row["label"] for row in rows], [p["has_mask"] for p in per_image],
+                        evaluation.image_positive)
+    truth = found.truth
+    fallback_set = set(found.from_mask)
+    if found.from_mask:
+        fallback = [names[i] for i in found.from_mask]
+        warnings.warn(
+            f"evaluate: {len(fallback)} image(s) have a label that does not say normal or "
+            f"abnormal; their image-level truth is mask.any(): {_name_list(fallback)}",
+            stacklevel=2,
+        )
+    # A positive image without a mask has an unknown lesion outline: scoring its pixels as
+    # background would count a correctly found lesion as false positives, so it stays out of
+    # the pixel-level metrics (the seed reports no pixel-level MIAS figure to follow).
+    unmasked = [i for i, p in enumerate(per_image) if truth[i] and not p["has_mask"]]
+    excluded = set(unmasked)
+    totals = {"tp": 0, "fp": 0, "tn": 0, "fn": 0}
+    for i, p in enumerate(per_image):
+        p["truth"] = int(truth[i])
+        p["in_pixel_metrics"] = i not in excluded
+        if p["in_pixel_metrics"]:
+            for key in totals:
+                totals[key] += p["counts"][key]
     ratio = np.array([p["area"] / p["limit"] for p in per_image])
     decided = np.array([p["positive"] for p in per_image])
     resamples, seed = evaluation.bootstrap, config.seed
@@ -455,6 +485,16 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
                                 confidence=_CONFIDENCE, y_pred=decided)
     image_level["rule"] = (f"positive when more than height*width/{evaluation.area_divisor:g} "
                            "pixels are predicted positive")
+    image_level["truth"] = {
+        "rule": found.rule,
+        "from_label": len(rows) - len(found.from_mask),
+        "from_mask": len(found.from_mask),
+        "from_mask_images": [names[i] for i in found.from_mask],
+        "positives_without_mask": len(unmasked),
+        "positives_without_mask_images": [names[i] for i in unmasked],
+        "negatives_with_mask_images": [names[i] for i, p in enumerate(per_image)
+                                       if p["has_mask"] and not truth[i]],
+    }
     patients = [row.get("patient_id", "") for row in rows]
     _, patient_truth, patient_ratio = aggregate_by_patient(
         patients, truth, ratio, evaluation.patient_aggregation
@@ -465,15 +505,17 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
 
     with open(out_dir / "predictions.csv", "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["image_path", "mask_path", "patient_id", "true_positive",
-                         "predicted_area", "area_threshold", "predicted_positive",
-                         "max_probability", "dice", "iou_foreground"])
-        for row, p in zip(rows, per_image):
+        writer.writerow(["image_path", "mask_path", "patient_id", "label", "true_positive",
+                         "truth_from", "in_pixel_metrics", "predicted_area", "area_threshold",
+                         "predicted_positive", "max_probability", "dice", "iou_foreground"])
+        for i, (row, p) in enumerate(zip(rows, per_image)):
             mask_cell = row.get("mask_path", "")
             writer.writerow([
                 str(manifest.resolve(row["image_path"])),
                 str(manifest.resolve(mask_cell)) if mask_cell else "",
-                row.get("patient_id", ""), p["truth"], p["area"], f"{p['limit']:.8g}",
+                row.get("patient_id", ""), row["label"], p["truth"],
+                "mask" if i in fallback_set else "label", int(p["in_pixel_metrics"]),
+                p["area"], f"{p['limit']:.8g}",
                 p["positive"], f"{p['max_probability']:.6g}",
                 "" if math.isnan(p["dice"]) else f"{p['dice']:.6g}",
                 "" if math.isnan(p["iou_foreground"]) else f"{p['iou_foreground']:.6g}",
@@ -491,6 +533,9 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
     pixel = dict(totals)
     pixel.update(pixel_metrics(**totals))
     pixel["threshold"] = threshold
+    pixel["n_images"] = len(per_image) - len(unmasked)
+    pixel["excluded_images"] = [names[i] for i in unmasked]
+    pixel["excluded_reason"] = "truly positive (label) without a mask: lesion outline unknown"
     return {
         "pixel_level": pixel,
         "image_level": image_level,
@@ -521,6 +566,12 @@ def _plain(value):
     return value
 
 
+def _name_list(names: Sequence[str], limit: int = 10) -> str:
+    """``a, b, c`` or ``a, b, ... and 5 more``."""
+    shown = ", ".join(names[:limit])
+    return shown + (f" ... and {len(names) - limit} more" if len(names) > limit else "")
+
+
 def _format(entry) -> str:
     if not isinstance(entry, dict) or entry.get("value") is None:
         return "n/a"
@@ -538,6 +589,13 @@ def _summary(metrics: dict, out_dir: Path) -> str:
         lines.append("  pixel level: " + ", ".join(
             f"{k} {pixel[k]:.3f}" if pixel[k] is not None else f"{k} n/a"
             for k in ("iou", "dice", "precision", "recall")))
+        truth = metrics["image_level"]["truth"]
+        lines.append(f"  image-level truth: {truth['rule']}")
+        if truth["positives_without_mask"]:
+            lines.append(
+                f"  {truth['positives_without_mask']} positive image(s) without a mask count at "
+                "image level, not in the pixel level: "
+                f"{_name_list(truth['positives_without_mask_images'])}")
     if metrics.get("threshold", {}).get("value") is not None:
         lines.append(f"  threshold {metrics['threshold']['value']:.4g} "
                      f"({metrics['threshold']['rule']})")

@@ -4,21 +4,36 @@ Pixel counts come from ``sklearn.metrics.confusion_matrix``, accumulated image b
 whole test set of full-size mammograms never has to sit in memory at once. Image level
 (SPEC section 3): an image is predicted positive when more than ``height * width /
 area_divisor`` of its pixels are predicted positive (``size**2 / 750`` for Scuccimarra's
-square crops), and it is truly positive when its mask has any foreground pixel.
+square crops). It is truly positive when its *label* says so (``image_truth``): normal vs
+abnormal by default, as Scuccimarra scored MIAS (every abnormal image counts, also the few
+whose abnormality has no coordinates and hence no mask), or the labels listed in
+``evaluation.image_positive``. Only an image whose label says neither takes its truth from
+its mask (any foreground pixel), and ``image_truth`` names those images.
 """
 
 from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
 
 __all__ = [
+    "NEGATIVE_LABELS",
+    "ABNORMAL_LABELS",
+    "ImageTruth",
+    "image_truth",
     "PIXEL_METRICS",
     "pixel_counts",
     "pixel_metrics",
     "area_threshold",
     "predicted_positive",
 ]
+
+# The mammography labels every adapter writes (lower case): the default truth rule reads them.
+NEGATIVE_LABELS: tuple[str, ...] = ("normal",)
+ABNORMAL_LABELS: tuple[str, ...] = ("benign", "malignant", "abnormal", "benign_without_callback")
 
 PIXEL_METRICS: tuple[str, ...] = (
     "iou",
@@ -117,3 +132,88 @@ def predicted_positive(mask_pred: np.ndarray, area_divisor: float = 750.0) -> bo
 
 def _ratio(numerator, denominator) -> float:
     return float(numerator) / float(denominator) if denominator else float("nan")
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageTruth:
+    """Image-level truth of a segmentation test set, and where each value came from.
+
+    Attributes:
+        truth: int ``[n]``, 1 for a truly positive image.
+        from_mask: indices of the images whose label could not say and whose truth is
+            ``mask.any()``.
+        rule: one line: the rule applied.
+    """
+
+    truth: np.ndarray
+    from_mask: tuple[int, ...]
+    rule: str
+
+
+def image_truth(
+    labels: Sequence[str],
+    mask_positive: Sequence[bool],
+    positive_labels: Sequence[str] | None = None,
+) -> ImageTruth:
+    """Which images are truly positive: from their labels, the mask only where labels cannot say.
+
+    ``mask.any()`` alone would score an abnormal image whose abnormality has no outline (four
+    mini-MIAS images list an abnormality without coordinates) as normal. The label decides:
+
+    - ``positive_labels=None``: normal vs abnormal. ``normal`` (any case) is negative;
+      ``benign``, ``malignant``, ``abnormal`` and ``benign_without_callback`` are positive.
+      Any other label (or an empty one) cannot say, and that image's truth is
+      ``mask_positive`` (listed in ``from_mask``).
+    - ``positive_labels`` given (``evaluation.image_positive``, e.g. ``["malignant"]``):
+      exactly those labels are positive and every other non-empty label is negative; only an
+      empty label falls back to the mask.
+
+    Args:
+        labels: each image's manifest label (after the recipe's ``label_map``).
+        mask_positive: whether each image's mask has any foreground pixel.
+        positive_labels: the positive labels, or ``None`` for normal vs abnormal.
+
+    Returns:
+        The ``ImageTruth``.
+
+    Raises:
+        ValueError: ``labels`` and ``mask_positive`` differ in length, or ``positive_labels``
+            is empty.
+    """
+    labels = [str(label).strip() for label in labels]
+    mask_positive = [bool(v) for v in mask_positive]
+    if len(labels) != len(mask_positive):
+        raise ValueError(
+            f"One label per mask expected. Received: {len(labels)} labels, "
+            f"{len(mask_positive)} masks"
+        )
+    if positive_labels is not None:
+        wanted = {str(label).strip() for label in positive_labels}
+        if not wanted:
+            raise ValueError(
+                f"positive_labels must name at least one label. Received: {positive_labels!r}"
+            )
+        rule = f"label in {sorted(wanted)} (others negative); an empty label: mask.any()"
+
+        def from_label(label: str) -> int | None:
+            return None if not label else int(label in wanted)
+    else:
+        rule = (f"label: {'/'.join(NEGATIVE_LABELS)} negative, {'/'.join(ABNORMAL_LABELS)} "
+                "positive; any other label: mask.any()")
+
+        def from_label(label: str) -> int | None:
+            key = label.lower()
+            if key in NEGATIVE_LABELS:
+                return 0
+            if key in ABNORMAL_LABELS:
+                return 1
+            return None
+
+    truth, fallback = [], []
+    for i, (label, has_mask) in enumerate(zip(labels, mask_positive)):
+        value = from_label(label)
+        if value is None:
+            fallback.append(i)
+            value = int(has_mask)
+        truth.append(value)
+    return ImageTruth(np.asarray(truth, dtype=np.int64), tuple(fallback), rule)

@@ -90,7 +90,9 @@ def input_contract(
         "heatmap": "float32 [height, width, 1] whole image in original units at the scale "
                    "the patches were cut from, and int32 stride (pixels)",
     }
-    in_graph = (f"resize to {height}x{width} (data.resize={data.resize}), intensity "
+    geometry = (f"resize to {height}x{width} (data.resize={data.resize})" if height is not None
+                else "no resize (each image at its own size)")
+    in_graph = (f"{geometry}, intensity "
                 f"normalisation (minmax={data.minmax}, rescale={data.rescale:g}, "
                 f"mean={data.mean:g}, std={data.std:g}), {data.channels} channel(s)")
     preparation: dict[str, Any] = {
@@ -115,12 +117,21 @@ def input_contract(
             "so neither this graph nor keras-mia predict / keras_mia.inference prepares a "
             "raw mammogram (bit depth, breast segmentation) for it; the graph applies: "
             + in_graph)
-        preparation["minimum_source_shape"] = [height, width]
+        preparation["minimum_source_shape"] = [height, width] if height is not None else None
         return inputs, preparation
 
-    prep_h, prep_w = record.image_size
+    if record.image_size is not None:
+        prep_h, prep_w = record.image_size
+        written = f"a {prep_h}x{prep_w} PNG"
+        minimum = [prep_h, prep_w]
+    else:
+        # Relative scale: prepared images keep their sources' differing sizes, so no size
+        # tells a thumbnail from a scan at its acquired resolution.
+        written = (f"a PNG {record.scale:g} times the size of the scan at its acquired "
+                   "resolution (a smaller file, e.g. a thumbnail, is not detected)")
+        minimum = None
     prepared = (f"a mammogram prepared as the training data was ({record.describe()}; "
-                f"keras_mia.preprocessing.prepare_mammogram), i.e. a {prep_h}x{prep_w} PNG "
+                f"keras_mia.preprocessing.prepare_mammogram), i.e. {written} "
                 "as `keras-mia prepare cbis-ddsm` writes it")
     applied = ("This graph does not prepare raw files: keras-mia predict and "
                "keras_mia.inference do (bit depth from the file header, resize, breast "
@@ -129,7 +140,7 @@ def input_contract(
         record=record.to_dict(),
         record_source=str(source),
         applied_by_predict=True,
-        minimum_source_shape=[prep_h, prep_w],
+        minimum_source_shape=minimum,
     )
     if record.kind == "patches":
         inputs["serving_default"] = (

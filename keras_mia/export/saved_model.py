@@ -213,7 +213,8 @@ def _metadata(config, run, class_names, positive, threshold, model) -> dict[str,
     from keras_mia.training.backbone import backbone_record
 
     data = config.data
-    height, width = data.eval_size()
+    # None, None: whole images at their own sizes (data.image_size: null).
+    height, width = data.eval_size() or (None, None)
     signatures = ["serving_default", "serving_png", "metadata"]
     if config.model.name in PATCH_MODELS and data.task != "segmentation":
         signatures.append("heatmap")

@@ -113,7 +113,8 @@ class ServingFunctions:
         self.logits = logits
         self.area_divisor = float(area_divisor)
         self.metadata_json = metadata_json
-        height, width = data.eval_size()
+        # None, None: the model takes each image at its own size (data.image_size: null).
+        height, width = data.eval_size() or (None, None)
         self.output_shape = (height, width, data.channels)
 
     # ---------------------------------------------------------------- signatures
@@ -218,8 +219,8 @@ class ServingFunctions:
             probabilities = probabilities[..., 0]
             mask = probabilities >= self.threshold
             area = tf.reduce_sum(tf.cast(mask, tf.int32), axis=[1, 2])
-            height, width = self.output_shape[:2]
-            limit = height * width / self.area_divisor
+            pixels = tf.cast(tf.shape(mask)[1] * tf.shape(mask)[2], tf.float64)
+            limit = pixels / self.area_divisor
             return {
                 "probabilities": probabilities,
                 "predicted_mask": tf.cast(mask, tf.uint8),

@@ -11,10 +11,14 @@
 
 from keras_mia.preprocessing.intensity import source_range, to_uint16
 from keras_mia.preprocessing.mammogram import (
+    SEED_SCALE,
     SHEN_IMAGE_SIZE,
     Placement,
     PreparedMammogram,
+    apply_placement,
+    apply_placement_to_mask,
     parse_image_size,
+    parse_scale,
     placement,
     prepare_mammogram,
     resize_mask_with_padding,
@@ -41,9 +45,13 @@ from keras_mia.preprocessing.record import (
 
 __all__ = [
     "SHEN_IMAGE_SIZE",
+    "SEED_SCALE",
     "Placement",
     "PreparedMammogram",
+    "apply_placement",
+    "apply_placement_to_mask",
     "parse_image_size",
+    "parse_scale",
     "placement",
     "prepare_mammogram",
     "source_range",

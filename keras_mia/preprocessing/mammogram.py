@@ -25,9 +25,14 @@ from keras_mia.preprocessing.intensity import to_uint16
 
 __all__ = [
     "SHEN_IMAGE_SIZE",
+    "SEED_SCALE",
     "Placement",
     "PreparedMammogram",
+    "apply_placement",
+    "apply_placement_to_mask",
+    "check_segmentation",
     "parse_image_size",
+    "parse_scale",
     "placement",
     "prepare_mammogram",
     "resize_with_padding",
@@ -37,7 +42,11 @@ __all__ = [
 
 # (height, width) of Shen et al.'s whole-image input.
 SHEN_IMAGE_SIZE: tuple[int, int] = (1152, 896)
+# Scuccimarra's relative scale (seed 003): every full scan shrunk to 0.66 of its size.
+SEED_SCALE: float = 0.66
 _OVERFLOW_MODES = ("crop", "fit")
+# segment_breast: connections narrower than 2 x this fraction of the image height are cut.
+_NECK = 0.004
 
 
 def parse_image_size(size) -> tuple[int, int]:
@@ -77,6 +86,31 @@ def parse_image_size(size) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def parse_scale(scale) -> float:
+    """Reads a relative scale factor (``0.66``, ``"0.66"``).
+
+    Args:
+        scale: a number in (0, 1]: the prepared image is ``scale`` times the source's height
+            and width.
+
+    Returns:
+        The factor as a Python float.
+
+    Raises:
+        ValueError: not a number in (0, 1].
+    """
+    try:
+        value = float(scale)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if isinstance(scale, bool) or not 0.0 < value <= 1.0:
+        raise ValueError(
+            "scale must be a number in (0, 1] (the fraction of the source's height and width). "
+            f"Received: scale={scale!r}"
+        )
+    return value
+
+
 def _geometry(shape: tuple[int, int], size: tuple[int, int], overflow: str):
     """Scaled size and placement of an image of ``shape`` inside a ``size`` canvas.
 
@@ -103,11 +137,13 @@ def _geometry(shape: tuple[int, int], size: tuple[int, int], overflow: str):
 
 @dataclasses.dataclass(frozen=True)
 class Placement:
-    """Where ``resize_with_padding`` puts a source image inside its output canvas.
+    """Where a source image lies in its prepared image (``apply_placement``).
 
     The source (``source_shape``) is scaled to ``resized_shape``, cropped by ``crop``
     (top, left) when it overflows the canvas, and placed at ``offset`` (top, left) in a
-    canvas of ``output_shape``; everything else is padding.
+    canvas of ``output_shape``; everything else is padding. In relative-scale mode
+    (``placement(shape, scale=...)``) the canvas is the scaled source itself: no crop, no
+    padding.
 
     Attributes:
         source_shape: ``(height, width)`` of the source image.
@@ -129,24 +165,42 @@ class Placement:
         return self.resized_shape[0] / self.source_shape[0]
 
 
-def placement(shape, size=SHEN_IMAGE_SIZE, *, overflow: str = "crop") -> Placement:
-    """Where ``resize_with_padding(image, size, overflow=overflow)`` puts an image of ``shape``.
+def placement(
+    shape, size=None, *, overflow: str = "crop", scale: float | None = None
+) -> Placement:
+    """Where an image of ``shape`` goes: into a ``size`` canvas, or scaled by ``scale``.
+
+    With ``size`` (default 1152 x 896 when neither is given): as
+    ``resize_with_padding(image, size, overflow=overflow)`` places it. With ``scale``: the
+    image is resized to ``round(scale * height) x round(scale * width)`` (Scuccimarra's
+    0.66), nothing cropped or padded.
 
     Args:
         shape: ``(height, width)`` of the source image.
-        size: ``(height, width)`` or ``"HxW"`` of the output.
+        size: ``(height, width)`` or ``"HxW"`` of the output; not with ``scale``.
         overflow: ``"crop"`` or ``"fit"`` (see ``resize_with_padding``).
+        scale: relative scale in (0, 1]; not with ``size``.
 
     Returns:
         The ``Placement``.
 
     Raises:
-        ValueError: a bad ``size`` or ``overflow``, or an empty ``shape``.
+        ValueError: a bad ``size``, ``scale`` or ``overflow``, both ``size`` and ``scale``,
+            or an empty ``shape``.
     """
     source = tuple(int(v) for v in shape)
     if len(source) != 2 or min(source) < 1:
         raise ValueError(f"Expected a non-empty (height, width). Received: shape={shape!r}")
-    out = parse_image_size(size)
+    if scale is not None:
+        if size is not None:
+            raise ValueError(
+                "Give an output size or a relative scale, not both. Received: "
+                f"size={size!r}, scale={scale!r}"
+            )
+        factor = parse_scale(scale)
+        scaled = tuple(max(1, int(round(v * factor))) for v in source)
+        return Placement(source, scaled, scaled, (0, 0), (0, 0))
+    out = parse_image_size(SHEN_IMAGE_SIZE if size is None else size)
     new_h, new_w, pad_top, pad_left, crop_top, crop_left = _geometry(source, out, overflow)
     return Placement(source, out, (new_h, new_w), (pad_top, pad_left), (crop_top, crop_left))
 
@@ -202,26 +256,72 @@ def resize_with_padding(
     image = np.asarray(image)
     if image.ndim != 2 or image.size == 0:
         raise ValueError(f"Expected a non-empty 2-D image. Received: shape={image.shape}")
+    where = placement(image.shape, size, overflow=overflow)
+    return apply_placement(image, where, order=order, pad_value=pad_value)
+
+
+def apply_placement(
+    image: np.ndarray, where: Placement, *, order: int = 1, pad_value: float = 0.0
+) -> np.ndarray:
+    """Resizes, crops and pads an image as ``where`` (from ``placement``) says.
+
+    Args:
+        image: 2-D array of shape ``where.source_shape``.
+        where: the ``Placement``.
+        order: 1 for bilinear (antialiased when shrinking) interpolation, 0 for nearest.
+        pad_value: value of the padded pixels.
+
+    Returns:
+        float32 array of shape ``where.output_shape``.
+
+    Raises:
+        ValueError: ``image`` does not have the placement's source shape, or a bad ``order``.
+    """
+    image = np.asarray(image)
+    if image.shape != where.source_shape:
+        raise ValueError(
+            f"Expected an image of shape {where.source_shape}. Received: shape={image.shape}"
+        )
     if order not in (0, 1):
         raise ValueError(f"order must be 0 (nearest) or 1 (bilinear). Received: order={order!r}")
-    out_h, out_w = parse_image_size(size)
-    new_h, new_w, pad_top, pad_left, crop_top, crop_left = _geometry(
-        image.shape, (out_h, out_w), overflow
-    )
-    resized = _resize(image, new_h, new_w, order)
+    out_h, out_w = where.output_shape
+    (crop_top, crop_left), (pad_top, pad_left) = where.crop, where.offset
+    resized = _resize(image, *where.resized_shape, order)
+    if where.resized_shape == where.output_shape and where.offset == (0, 0):
+        return resized
     resized = resized[crop_top : crop_top + out_h, crop_left : crop_left + out_w]
     out = np.full((out_h, out_w), pad_value, dtype=np.float32)
     out[pad_top : pad_top + resized.shape[0], pad_left : pad_left + resized.shape[1]] = resized
     return out
 
 
-def resize_mask_with_padding(mask: np.ndarray, size=SHEN_IMAGE_SIZE, *, overflow: str = "crop"):
-    """Resizes a binary mask exactly like ``resize_with_padding`` resizes its image.
+def apply_placement_to_mask(mask: np.ndarray, where: Placement) -> np.ndarray:
+    """Resizes a binary mask as ``apply_placement`` resizes its image.
 
     The mask is resampled as a coverage fraction (antialiased bilinear) and kept where at
     least half of an output pixel was foreground, so the region's area scales faithfully.
     A region too small to cover half of any output pixel (a single calcification shrunk
     4x) is kept as the output pixels it touches at all, so no annotated lesion vanishes.
+
+    Args:
+        mask: 2-D array of shape ``where.source_shape``; any non-zero pixel is foreground.
+        where: the image's ``Placement`` (``PreparedMammogram.placement``).
+
+    Returns:
+        bool array of shape ``where.output_shape``.
+    """
+    mask = np.asarray(mask) != 0
+    coverage = apply_placement(mask.astype(np.float32), where, order=1)
+    out = coverage >= 0.5
+    if mask.any() and not out.any():
+        out = coverage > 0
+    return out
+
+
+def resize_mask_with_padding(mask: np.ndarray, size=SHEN_IMAGE_SIZE, *, overflow: str = "crop"):
+    """Resizes a binary mask exactly like ``resize_with_padding`` resizes its image.
+
+    See ``apply_placement_to_mask`` for how the mask is resampled.
 
     Args:
         mask: 2-D array; any non-zero pixel is foreground.
@@ -231,12 +331,10 @@ def resize_mask_with_padding(mask: np.ndarray, size=SHEN_IMAGE_SIZE, *, overflow
     Returns:
         bool array of shape ``size``.
     """
-    mask = np.asarray(mask) != 0
-    coverage = resize_with_padding(mask.astype(np.float32), size, order=1, overflow=overflow)
-    out = coverage >= 0.5
-    if mask.any() and not out.any():
-        out = coverage > 0
-    return out
+    mask = np.asarray(mask)
+    if mask.ndim != 2 or mask.size == 0:
+        raise ValueError(f"Expected a non-empty 2-D mask. Received: shape={mask.shape}")
+    return apply_placement_to_mask(mask, placement(mask.shape, size, overflow=overflow))
 
 
 def segment_breast(
@@ -268,6 +366,17 @@ def segment_breast(
 
     Holes inside the breast (dark fatty tissue) are filled so that no lesion inside the
     breast is cut out. A marker touching the skin line stays, as it does in Shen's method.
+
+    Thresholds count from the film base, not from the image's minimum, where the two differ
+    (``_film_base``): mini-MIAS pads each film strip with exact zeros, and its unexposed film
+    lies at 3-15 of 255, around or above 5 % of the range, so the plain rule took whole
+    film strips, with their labels, for breast (mdb317, mdb318, mdb029, mdb321 of
+    ``mias_dev``). On scans whose empty film is the minimum itself (the CBIS-DDSM samples)
+    the film base is the minimum and nothing changes. And the largest region is found after
+    cutting connections narrower than 0.8 % of the image height (an opening, then restored
+    to the thresholded outline near the region), because the film's bright edge lines chained
+    labels to the breast (mdb021, mdb029, mdb081, mdb129, mdb321; on mdb274 the film's
+    border strips): breast tissue that narrow is at most the tip of a skin fold.
 
     Args:
         image: 2-D array in any intensity units (brighter = denser, i.e. MONOCHROME1 already
@@ -307,19 +416,31 @@ def segment_breast(
     if not high > low:
         return np.zeros(image.shape, dtype=bool)
     eight = np.ones((3, 3), dtype=bool)
-    level = low + float(low_int_threshold) * (high - low)
+    base = _film_base(image, low, high)
+    level = base + float(low_int_threshold) * (high - base)
     foreground = image > level
-    labels, count = ndimage.label(foreground, structure=eight)
+    # The largest region once necks narrower than 2 * neck are cut (an opening), then
+    # restored to its own outline within `neck` of it: the film's edge lines (1-3 pixels)
+    # cannot chain a label to the breast.
+    neck = max(1, int(round(_NECK * image.shape[0])))
+    opened = _square_filter(_square_filter(foreground, neck, ndimage.minimum_filter1d), neck,
+                            ndimage.maximum_filter1d)
+    labels, count = ndimage.label(opened if opened.any() else foreground, structure=eight)
     if count == 0:
         return np.zeros(image.shape, dtype=bool)
     sizes = np.bincount(labels.ravel())
     sizes[0] = 0
-    breast = labels == int(np.argmax(sizes))
+    core = labels == int(np.argmax(sizes))
+    within = foreground & _square_filter(core, neck, ndimage.maximum_filter1d)
+    restored, _ = ndimage.label(within, structure=eight)
+    breast = restored == restored[core & within][0]
     if grow_threshold is not None:
         dark = image[~foreground]
+        if base > low:
+            dark = dark[dark > low]  # the padding is not the film's noise
         centre = float(np.median(dark))
         noise = 1.4826 * float(np.median(np.abs(dark - centre)))
-        grow_level = max(low + float(grow_threshold) * (high - low), centre + 4.0 * noise)
+        grow_level = max(base + float(grow_threshold) * (high - base), centre + 4.0 * noise)
         reach = max(1, int(round(float(grow_distance) * image.shape[0])))
         if grow_level < level:
             # Square dilation by `reach` as two running maxima (linear time in any reach).
@@ -332,6 +453,42 @@ def segment_breast(
     if fill_holes:
         breast = _fill_holes(breast)
     return breast
+
+
+def _square_filter(mask: np.ndarray, radius: int, running) -> np.ndarray:
+    """Square erosion (``running=minimum_filter1d``) or dilation (``maximum_filter1d``) of a
+    bool mask by ``radius``, as two running filters (linear time in any radius)."""
+    out = mask.view(np.uint8)
+    for axis in (0, 1):
+        out = running(out, 2 * radius + 1, axis=axis)
+    return out > 0
+
+
+def _film_base(image: np.ndarray, low: float, high: float, min_area: float = 0.02) -> float:
+    """The grey level of the empty film, when it is not the image's minimum.
+
+    Values above the minimum (exact minimum values are digital padding, or film already
+    clipped to black) and in the lowest quarter of the range are histogrammed in 64 bins;
+    when the most common level, with its two neighbouring bins, covers at least
+    ``min_area`` of the image and lies clearly above the minimum (more than 4 robust
+    standard deviations of that expanse), it is empty film and its median level is
+    returned. Otherwise (empty film at the minimum: a faint skin line or noise clipped at
+    black spreads over the lowest levels) the minimum is.
+    """
+    top = low + 0.25 * (high - low)
+    film = image[(image > low) & (image < top)]
+    if film.size < min_area * image.size:
+        return low
+    counts, edges = np.histogram(film, bins=64, range=(low, top))
+    peak = int(np.argmax(counts))
+    first, last = max(0, peak - 1), min(len(counts), peak + 2)
+    if counts[first:last].sum() < min_area * image.size:
+        return low
+    flat = film[(film >= edges[first]) & (film <= edges[last])]
+    base = float(np.median(flat))
+    noise = 1.4826 * float(np.median(np.abs(flat - base)))
+    # Noise clipped at black (half of it at the minimum) is no film base above black.
+    return base if base - low > 4.0 * noise else low
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -368,14 +525,17 @@ def prepare_mammogram(
     image: np.ndarray,
     source_top: float,
     *,
-    image_size=SHEN_IMAGE_SIZE,
+    image_size=None,
     overflow: str = "crop",
     segment: bool = True,
+    scale: float | None = None,
 ) -> PreparedMammogram:
     """Shen et al.'s preparation of one raw mammogram: resize, segment, scale to 16 bits.
 
     The image is resized to ``image_size`` keeping its aspect ratio
-    (``resize_with_padding``), the breast is segmented on the resized image
+    (``resize_with_padding``; Shen et al.), or, with ``scale``, to ``scale`` times its own
+    height and width with no canvas and no padding (Scuccimarra: 0.66, so images keep
+    their differing sizes); the breast is segmented on the resized image
     (``segment_breast``) and everything else - burned-in labels, markers, padding - set to
     zero, and ``[0, source_top]`` is scaled onto 0..65535. ``keras-mia prepare cbis-ddsm``
     writes its training images with this function and ``keras_mia.inference`` prepares raw
@@ -387,10 +547,12 @@ def prepare_mammogram(
         source_top: the largest value the file's encoding can hold
             (``keras_mia.preprocessing.source_range``): 4095 for a 12-bit file, 65535 for
             16 bits, 255 for an 8-bit scan.
-        image_size: ``(height, width)`` or ``"HxW"`` of the prepared image (Shen: 1152 x 896).
+        image_size: ``(height, width)`` or ``"HxW"`` of the prepared image; ``None`` (the
+            default): Shen's 1152 x 896, unless ``scale`` is given.
         overflow: ``"crop"`` or ``"fit"`` for an image wider than ``image_size`` once scaled
-            to its height.
+            to its height (unused with ``scale``).
         segment: segment the breast and zero everything else.
+        scale: relative scale in (0, 1] instead of ``image_size`` (Scuccimarra: 0.66).
 
     Returns:
         The ``PreparedMammogram``. A constant image has an empty ``breast`` (and an all-zero
@@ -398,15 +560,53 @@ def prepare_mammogram(
 
     Raises:
         ValueError: ``image`` is not a non-empty 2-D array, ``source_top`` is not positive,
-            or a bad ``image_size`` / ``overflow``.
+            a bad ``image_size`` / ``overflow`` / ``scale``, or both ``image_size`` and
+            ``scale``.
     """
     image = np.asarray(image)
     if image.ndim != 2 or image.size == 0:
         raise ValueError(f"Expected a non-empty 2-D image. Received: shape={image.shape}")
-    where = placement(image.shape, image_size, overflow=overflow)
-    resized = resize_with_padding(image, where.output_shape, overflow=overflow)
+    where = placement(image.shape, image_size, overflow=overflow, scale=scale)
+    resized = apply_placement(image, where)
     if segment:
         breast = segment_breast(resized)
     else:
         breast = np.ones(resized.shape, dtype=bool)
     return PreparedMammogram(to_uint16(resized * breast, source_top), breast, where)
+
+
+def check_segmentation(
+    breast: np.ndarray, *, min_fraction: float = 0.05, max_borders: int = 2
+) -> list[str]:
+    """Signs that a breast segmentation went wrong, for a human to look at.
+
+    A breast covering less than ``min_fraction`` of the image is implausibly small (a label
+    or a scratch was taken for it, or the breast was cut). A region touching more than
+    ``max_borders`` of the four image borders has usually grown into film edges or scanner
+    marks (a breast meets the chest-wall side and, in an MLO view clipped by the film, the
+    top and bottom); a very large breast on an unpadded scan can do so too, hence "look".
+
+    Args:
+        breast: bool ``(height, width)`` breast mask (``PreparedMammogram.breast``).
+        min_fraction: the smallest plausible breast area, as a fraction of the image.
+        max_borders: the most image borders a plausible breast touches.
+
+    Returns:
+        One short sentence per sign; empty when nothing looks wrong.
+    """
+    breast = np.asarray(breast, dtype=bool)
+    if breast.ndim != 2 or breast.size == 0:
+        raise ValueError(f"Expected a non-empty 2-D mask. Received: shape={breast.shape}")
+    problems = []
+    fraction = float(breast.mean())
+    if fraction < min_fraction:
+        problems.append(
+            f"breast area is {100 * fraction:.1f} % of the image (< {100 * min_fraction:g} %)"
+        )
+    edges = {"top": breast[0], "bottom": breast[-1], "left": breast[:, 0],
+             "right": breast[:, -1]}
+    touched = [name for name, edge in edges.items() if edge.any()]
+    if len(touched) > max_borders:
+        problems.append(f"breast region touches {len(touched)} image borders "
+                        f"({', '.join(touched)})")
+    return problems

@@ -27,6 +27,7 @@ from keras_mia.preprocessing.mammogram import (
     SHEN_IMAGE_SIZE,
     PreparedMammogram,
     parse_image_size,
+    parse_scale,
     prepare_mammogram,
 )
 
@@ -51,24 +52,36 @@ class MammogramPreparation:
     """The parameters of ``prepare_mammogram`` a data set was prepared with.
 
     Attributes:
-        image_size: ``(height, width)`` of the prepared whole mammograms.
+        image_size: ``(height, width)`` of the prepared whole mammograms; ``None`` when
+            they were scaled by ``scale`` instead (and keep differing sizes).
         overflow: ``"crop"`` or ``"fit"`` (see ``resize_with_padding``).
         segment: the breast was segmented and everything else zeroed.
         dataset: the adapter that prepared it (``"cbis_ddsm"``), for the record.
         patch_set: for a patch manifest, the patch set (``"s"``, ``"s10"``) cut from the
             prepared mammograms; ``None`` for whole images.
         patch_size: the patch side in pixels, with ``patch_set``.
+        scale: relative scale in (0, 1] each source was resized by (Scuccimarra: 0.66),
+            instead of ``image_size``.
     """
 
-    image_size: tuple[int, int] = SHEN_IMAGE_SIZE
+    image_size: tuple[int, int] | None = SHEN_IMAGE_SIZE
     overflow: str = "crop"
     segment: bool = True
     dataset: str | None = None
     patch_set: str | None = None
     patch_size: int | None = None
+    scale: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "image_size", parse_image_size(self.image_size))
+        if self.scale is not None:
+            if self.image_size is not None:
+                raise ValueError(
+                    "image_size and scale exclude each other (a fixed canvas or a relative "
+                    f"scale). Received: image_size={self.image_size!r}, scale={self.scale!r}"
+                )
+            object.__setattr__(self, "scale", parse_scale(self.scale))
+        else:
+            object.__setattr__(self, "image_size", parse_image_size(self.image_size))
         if self.overflow not in _OVERFLOW_MODES:
             raise ValueError(
                 f"overflow must be one of {_OVERFLOW_MODES}. Received: overflow={self.overflow!r}"
@@ -103,15 +116,19 @@ class MammogramPreparation:
         """
         return prepare_mammogram(
             image, source_top, image_size=self.image_size, overflow=self.overflow,
-            segment=self.segment,
+            segment=self.segment, scale=self.scale,
         )
 
     def describe(self) -> str:
         """One line: what was done to the images."""
-        height, width = self.image_size
+        if self.scale is not None:
+            geometry = f"resized to {self.scale:g} of the source's height and width (no padding)"
+        else:
+            height, width = self.image_size
+            geometry = (f"resized keeping the aspect ratio to {height}x{width} "
+                        f"(overflow={self.overflow})")
         text = (
-            f"bit depth scaled to 16 bits, resized keeping the aspect ratio to {height}x{width} "
-            f"(overflow={self.overflow}), "
+            f"bit depth scaled to 16 bits, {geometry}, "
             + ("breast segmented (everything else zeroed)" if self.segment
                else "not segmented")
         )
@@ -127,7 +144,8 @@ class MammogramPreparation:
             "function": _FUNCTION,
             "kind": self.kind,
             "dataset": self.dataset,
-            "image_size": list(self.image_size),
+            "image_size": None if self.image_size is None else list(self.image_size),
+            "scale": self.scale,
             "overflow": self.overflow,
             "segment": self.segment,
             "intensity": _INTENSITY,
@@ -164,6 +182,7 @@ class MammogramPreparation:
                 dataset=data.get("dataset"),
                 patch_set=data.get("patch_set"),
                 patch_size=data.get("patch_size"),
+                scale=data.get("scale"),
             )
         except (TypeError, ValueError) as err:
             raise ValueError(f"{source}: {err}") from None

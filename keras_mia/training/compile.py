@@ -32,6 +32,10 @@ METRIC_NAMES: tuple[str, ...] = (
     "pixel_precision",
     "pixel_recall",
     "pixel_f1",
+    "image_accuracy",
+    "image_precision",
+    "image_recall",
+    "image_specificity",
 )
 
 
@@ -152,6 +156,7 @@ def make_metrics(
     data: PipelineConfig,
     num_classes: int,
     positive_class: int | None = None,
+    area_divisor: float = 750.0,
 ) -> list[keras.metrics.Metric]:
     """Keras metrics by recipe name (``TrainingConfig.metrics``), matched to the model's head.
 
@@ -165,6 +170,9 @@ def make_metrics(
         num_classes: number of classes (2 for binary; ignored for segmentation).
         positive_class: the class scored as positive for binary metrics on softmax heads
             (default 1, i.e. the second class name in sorted order).
+        area_divisor: segmentation image-level metrics (``image_*``, Scuccimarra's): an
+            image (a training crop) is positive when more than ``height * width /
+            area_divisor`` of its pixels are (``evaluation.area_divisor``).
 
     Returns:
         The metric objects, in the order given.
@@ -189,13 +197,23 @@ def make_metrics(
             "pixel_recall": mia.PixelRecall,
             "pixel_f1": mia.PixelF1,
         }
-        wrong = [name for name in names if name not in segmentation]
+        image_level = {
+            "image_accuracy": mia.ImageAccuracy,
+            "image_precision": mia.ImagePrecision,
+            "image_recall": mia.ImageRecall,
+            "image_specificity": mia.ImageSpecificity,
+        }
+        wrong = [name for name in names if name not in segmentation and name not in image_level]
         if wrong:
             raise ConfigError(
                 f"training.metrics: {wrong[0]!r} is a classification metric; a segmentation "
-                f"recipe takes {sorted(segmentation)}"
+                f"recipe takes {sorted(segmentation) + sorted(image_level)}"
             )
-        return [segmentation[name](from_logits=True, name=name) for name in names]
+        return [
+            image_level[name](from_logits=True, area_divisor=area_divisor, name=name)
+            if name in image_level else segmentation[name](from_logits=True, name=name)
+            for name in names
+        ]
 
     wrong = [name for name in names if name not in METRIC_NAMES[:6]]
     if wrong:

@@ -256,6 +256,11 @@ class EvaluationConfig:
         patient_aggregation: ``"max"`` or ``"mean"`` over a patient's images.
         area_divisor: segmentation image-level rule: positive when the predicted area exceeds
             ``size**2 / area_divisor`` pixels (750 in Scuccimarra).
+        image_positive: segmentation image-level truth: the manifest labels that make an image
+            truly positive (e.g. ``[malignant]``); every other label is negative. ``None``
+            (default): normal vs abnormal, ``normal`` negative and ``benign`` / ``malignant``
+            / ``abnormal`` positive; an image whose label is none of those takes its truth
+            from its mask (``keras_mia.evaluation.segmentation.image_truth``).
     """
 
     positive_class: str | None = None
@@ -265,6 +270,7 @@ class EvaluationConfig:
     bootstrap: int = 1000
     patient_aggregation: Literal["max", "mean"] = "max"
     area_divisor: float = 750.0
+    image_positive: list[str] | None = None
 
 
 @dataclasses.dataclass

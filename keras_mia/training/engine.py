@@ -397,6 +397,7 @@ def _train(
                 metrics=make_metrics(
                     config.training.metrics, config.data, len(classes or []),
                     positive_class=_positive_index(config, classes),
+                    area_divisor=config.evaluation.area_divisor,
                 ),
                 jit_compile=config.training.jit_compile,
             )

@@ -46,11 +46,16 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         return value
     origin = typing.get_origin(tp)
     if origin in (Union, types.UnionType):
+        errors = []
         for option in typing.get_args(tp):
             try:
                 return _coerce(value, option, where)
-            except ConfigError:
-                continue
+            except ConfigError as err:
+                if option is not type(None):
+                    errors.append(err)
+        if value is not None and len(errors) == 1:
+            # "X or null" given a non-null value: X's own message is the precise one.
+            raise errors[0]
         raise ConfigError(f"{where}: expected {_type_name(tp)}. Received: {value!r}")
     if tp is type(None):
         if value is None:

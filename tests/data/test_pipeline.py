@@ -452,3 +452,77 @@ def test_pipeline_runs_under_the_jax_backend(tmp_path):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "OK (4, 8, 8, 1)" in result.stdout
+
+
+# ---------------------------------------------------------------- own-size images, mixing
+
+
+def _own_size_set(folder, sizes, value, split="train", prefix="img"):
+    """16-bit images of differing sizes whose mask is all ``value`` (0 or 255), and a
+    manifest; pixel (r, c) holds ``1000 * r + c`` so a crop tells where it came from."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for i, (height, width) in enumerate(sizes):
+        rows_, cols = np.mgrid[:height, :width]
+        write_png(folder / f"{prefix}{i}.png", 1000 * rows_ + cols, bit_depth=16)
+        write_png(folder / f"{prefix}{i}_mask.png", np.full((height, width), value, np.uint8))
+        rows.append({"image_path": f"{prefix}{i}.png", "mask_path": f"{prefix}{i}_mask.png",
+                     "label": "x", "patient_id": f"{prefix}{i}", "split": split})
+    return write_manifest(folder / "manifest.csv", rows)
+
+
+def _own_size_config(**changes):
+    plain = {"image_size": None, "task": "segmentation", "rescale": 2.0, "mean": 1.0,
+             "batch_size": 3, "center_crop_eval": False, "augment": {"crop": [8, 8]}}
+    plain.update(changes)
+    return PipelineConfig.from_dict(plain)
+
+
+def test_own_size_images_are_cropped_first_and_evaluated_whole(tmp_path):
+    sizes = [(30, 20), (25, 40), (6, 9)]  # the last one is smaller than the crop
+    path = _own_size_set(tmp_path, sizes, 255)
+    train = build_dataset(path, _own_size_config(), split="train", training=True)
+    images, masks = _first_batch(train)
+    assert images.shape == (3, 8, 8, 1) and masks.shape == (3, 8, 8, 1)
+    for image, mask in zip(images[..., 0], masks[..., 0]):
+        raw = (image + 1.0) / 2.0  # the affine step followed the crop
+        real = mask > 0
+        # A true crop of the 1000*r + c ramp (the padding of the small image is 0, unmasked).
+        top, left = divmod(int(raw[0, 0]), 1000)
+        rows_, cols = np.mgrid[:8, :8]
+        expected = 1000 * (top + rows_) + left + cols
+        np.testing.assert_array_equal(raw[real], expected[real])
+        assert (raw[~real] == 0).all()
+    # Whole images of differing sizes, one per batch, in manifest order.
+    shapes = [x.shape for x, _ in build_dataset(path, _own_size_config(), split="train")]
+    assert shapes == [(1, h, w, 1) for h, w in sizes]
+    with pytest.raises(ValueError, match="augment.crop"):
+        build_dataset(path, _own_size_config(augment={}), split="train", training=True)
+    # The serving preprocessing keeps the size too.
+    served = preprocess_image(tf.zeros([30, 20]), _own_size_config())
+    assert tuple(served.shape) == (30, 20, 1) and float(served[0, 0, 0]) == -1.0
+
+
+def test_mixed_manifest_ratio_is_honoured(tmp_path):
+    main = _own_size_set(tmp_path / "whole", [(12, 12)] * 6, 0)
+    _own_size_set(tmp_path / "whole" / "roi", [(10, 10)] * 2, 255, prefix="roi")
+
+    def share(ratio, seed=0):
+        config = _own_size_config(
+            batch_size=8, seed=seed, mix={"manifest": "roi/manifest.csv", "ratio": ratio})
+        ds = build_dataset(main, config, split="train", training=True)
+        taken = np.concatenate([m.numpy().reshape(len(m), -1).max(axis=1)
+                                for _, m in ds.repeat(50)])
+        return len(taken), float(taken.mean())
+
+    count, fraction = share(0.5)
+    assert count == 50 * 8  # one epoch is both training splits together
+    assert abs(fraction - 0.5) < 0.07
+    assert abs(share(0.2)[1] - 0.2) < 0.06
+    assert abs(share(None)[1] - 2 / 8) < 0.06  # in proportion to the sets' sizes
+    assert share(0.5, seed=3) == share(0.5, seed=3)
+    with pytest.raises(FileNotFoundError, match="nope.csv"):
+        build_dataset(main, _own_size_config(mix={"manifest": "nope.csv", "ratio": 0.5}),
+                      split="train", training=True)
+    with pytest.raises(ValueError, match="mix.ratio"):
+        _own_size_config(mix={"manifest": "roi/manifest.csv", "ratio": 1.5})

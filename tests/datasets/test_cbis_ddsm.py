@@ -353,3 +353,81 @@ def test_real_samples_end_to_end(tmp_path):
     lesions = [int(_lesion(f"{row['study_id']}_{k}").sum()) for k in (1, 2)]
     assert 0.95 < mask.sum() / (sum(lesions) * scale**2) < 1.05
     assert validate_manifest(report.manifest_path).ok
+
+
+@pytest.fixture(scope="module")
+def prepared_scaled(src, tmp_path_factory):
+    """The seed's scale (0.66 of each scan) with the ROI-crop set, at a test-sized crop."""
+    out = tmp_path_factory.mktemp("prepared_scaled") / "cbis"
+    return prepare("cbis-ddsm", src, out, scale=0.66, roi_crops=64, quiet=True)
+
+
+def test_seed_scale_prepares_each_scan_at_066_of_its_size(src, prepared_scaled):
+    """Acceptance (issue 13): heights 0.66 of the source (+-1 px), masks follow (the ROI's
+    bbox scaled), the ROI-crop set has the configured size and each crop holds its ROI."""
+    from keras_mia.io import read_image
+    from keras_mia.preprocessing import MammogramPreparation, find_preparation
+
+    out = prepared_scaled.out_dir
+    manifest = Manifest.load(prepared_scaled.manifest_path)
+    assert len(manifest) == 10 and not prepared_scaled.skipped
+    with open(out / "abnormalities.csv", newline="") as f:
+        abnormalities = list(csv.DictReader(f))
+    sources = {a["scan"]: Path(a["full_image_source"]) for a in abnormalities}
+    shapes = set()
+    for row in manifest:
+        source = read_image(sources[row["study_id"]]).shape
+        image = np.asarray(Image.open(manifest.resolve(row["image_path"])))
+        mask = np.asarray(Image.open(manifest.resolve(row["mask_path"])))
+        assert image.dtype == np.uint16 and mask.shape == image.shape
+        assert abs(image.shape[0] - 0.66 * source[0]) <= 1
+        assert abs(image.shape[1] - 0.66 * source[1]) <= 1
+        shapes.add(image.shape)
+    for abn in abnormalities:
+        # The ROI mask as drawn on the raw scan (the synthetic raw masks match the scan).
+        raw_roi = read_image(Path(abn["roi_mask_source"]))
+        rows, cols = np.nonzero(raw_roi > raw_roi.min())
+        bbox = [int(abn[k]) for k in ("bbox_top", "bbox_left", "bbox_bottom", "bbox_right")]
+        expected = [rows.min() * 0.66, cols.min() * 0.66, rows.max() * 0.66, cols.max() * 0.66]
+        np.testing.assert_allclose(bbox, expected, atol=2)
+    whole, _ = find_preparation(prepared_scaled.manifest_path)
+    assert whole == MammogramPreparation(None, "crop", True, "cbis_ddsm", scale=0.66)
+
+    crops = Manifest.load(prepared_scaled.extra_manifests["roi_crops_64"])
+    assert len(crops) == len(abnormalities) == 13
+    by_roi = {(a["scan"], Path(a["mask_path"]).stem[len(a["scan"]) + 1:]): a
+              for a in abnormalities}
+    for row in crops:
+        image = np.asarray(Image.open(crops.resolve(row["image_path"])))
+        mask = np.asarray(Image.open(crops.resolve(row["mask_path"]))) > 0
+        assert image.shape == mask.shape == (64, 64) and image.dtype == np.uint16
+        abn = by_roi[(row["study_id"], row["roi"])]
+        roi = np.asarray(Image.open(out / abn["mask_path"])) > 0
+        top, left = int(row["crop_top"]), int(row["crop_left"])
+        # The whole ROI lies inside its crop, and the crop's mask shows it.
+        inside = roi[top:top + 64, left:left + 64]
+        assert inside.sum() == roi.sum() and not (inside & ~mask).any()
+        scan = np.asarray(Image.open(out / "images" / f"{row['study_id']}.png"))
+        np.testing.assert_array_equal(image, scan[top:top + 64, left:left + 64])
+    record, _ = find_preparation(prepared_scaled.extra_manifests["roi_crops_64"])
+    assert (record.scale, record.patch_set, record.patch_size) == (0.66, "roi_crops", 64)
+
+
+def test_roi_crop_window_shifts_inside_the_image():
+    from keras_mia.datasets.cbis_ddsm import roi_crop_window
+
+    roi = np.zeros((100, 80), bool)
+    roi[2:6, 70:78] = True  # at the top-right corner
+    assert roi_crop_window(roi, 32, roi.shape) == (0, 48)
+    roi[:] = False
+    roi[40:50, 30:40] = True
+    assert roi_crop_window(roi, 20, roi.shape) == (35, 25)
+    # An image narrower than the crop: the crop starts at 0 (and is padded when written).
+    assert roi_crop_window(roi, 90, roi.shape) == (0, 0)
+
+
+def test_scale_and_image_size_exclude_each_other(src, tmp_path):
+    with pytest.raises(ValueError, match="not both"):
+        prepare("cbis-ddsm", src, tmp_path / "o", scale=0.66, image_size="64x64", quiet=True)
+    with pytest.raises(ValueError, match="scale=1.5"):
+        prepare("cbis-ddsm", src, tmp_path / "p", scale=1.5, quiet=True)

@@ -1,5 +1,9 @@
 """Tests for keras_mia.datasets.mias (mini-MIAS)."""
 
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -10,7 +14,11 @@ from keras_mia.data.validate import validate_manifest
 from keras_mia.datasets import prepare
 from keras_mia.datasets.mias import circle_mask, read_info
 from keras_mia.datasets.report import PrepareReport
+from keras_mia.evaluation.segmentation import image_truth
+from keras_mia.preprocessing import find_preparation, prepare_mammogram
 from keras_mia.synth.raw import generate_raw
+
+MIAS_DEV = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "mias_dev"
 
 
 def _write_pgm(path, value=40):
@@ -25,7 +33,7 @@ def test_mask_circle_lands_at_row_1024_minus_y(tmp_path):
     (src / "Info.txt").write_text(
         "Reference table\nmdb001 G CIRC B 300 200 20 \nmdb002 D NORM \n", encoding="latin-1"
     )
-    report = prepare("mias", src, tmp_path / "out", quiet=True)
+    report = prepare("mias", src, tmp_path / "out", segment=False, quiet=True)
     rows = {r["image_path"].split("/")[-1]: r for r in Manifest.load(report.manifest_path)}
     mask = np.asarray(Image.open(tmp_path / "out" / rows["mdb001.png"]["mask_path"])) > 0
     ys, xs = np.nonzero(mask)
@@ -93,9 +101,13 @@ def test_end_to_end_on_the_synthetic_layout(tmp_path):
         expected = "malignant" if "M" in severities else "benign" if "B" in severities else "normal"
         assert row["label"] == expected and row["split"] == "test"
         image = read_image(manifest.resolve(row["image_path"]))
-        # 16-bit, exactly 257 x the 8-bit source values (same scale as prepared CBIS-DDSM).
+        # 16-bit, exactly 257 x the 8-bit source values (same scale as prepared CBIS-DDSM),
+        # zero outside the segmented breast, not flipped.
         assert image.shape == (1024, 1024) and image.max() > 255
-        np.testing.assert_array_equal(image % 257, 0)
+        raw = read_image(src / f"{refnum}.pgm")
+        breast = prepare_mammogram(raw, 255.0, scale=1.0).breast
+        np.testing.assert_array_equal(image[breast], raw[breast] * 257)
+        assert not image[~breast].any() and 0.1 < breast.mean() < 0.9
         with_coords = [r for r in info[refnum] if r.x is not None]
         if expected != "normal" and not with_coords:
             assert row["mask_path"] == ""
@@ -106,6 +118,25 @@ def test_end_to_end_on_the_synthetic_layout(tmp_path):
             assert mask[1024 - r.y, r.x]
     assert any("no row has coordinates" in note for note in report.notes)
     assert validate_manifest(report.manifest_path).ok
+    record, _ = find_preparation(report.manifest_path)
+    assert (record.scale, record.image_size, record.segment, record.dataset) == (
+        1.0, None, True, "mias")
+
+
+def test_no_segment_keeps_the_raw_scan(tmp_path, capsys):
+    from keras_mia.cli import main
+
+    src = generate_raw("mias", tmp_path / "raw", n=2, seed=1)
+    out = tmp_path / "out"
+    assert main(["prepare", "mias", str(src), str(out), "--no-segment", "--quiet"]) == 0
+    manifest = Manifest.load(out / "manifest.csv")
+    for row in manifest:
+        image = read_image(manifest.resolve(row["image_path"]))
+        raw = read_image(src / Path(row["image_path"]).with_suffix(".pgm").name)
+        np.testing.assert_array_equal(image, raw * 257)  # padding and film fog kept
+    record, _ = find_preparation(out / "manifest.csv")
+    assert record.segment is False
+    assert "segmentation" not in (out / "prepare_report.txt").read_text()
 
 
 def test_image_size_option_and_bad_split(tmp_path):
@@ -113,9 +144,75 @@ def test_image_size_option_and_bad_split(tmp_path):
     src.mkdir()
     _write_pgm(src / "mdb001.pgm")
     (src / "Info.txt").write_text("mdb001 G CIRC B 512 512 100\n", encoding="latin-1")
-    report = prepare("mias", src, tmp_path / "out", image_size="64x64", split="", quiet=True)
+    report = prepare("mias", src, tmp_path / "out", image_size="64x64", split="", segment=False,
+                     quiet=True)
     row = Manifest.load(report.manifest_path).rows[0]
     mask = np.asarray(Image.open(tmp_path / "out" / row["mask_path"])) > 0
     assert mask.shape == (64, 64) and mask[32, 32] and row["split"] == ""
     with pytest.raises(ValueError, match="split"):
         prepare("mias", src, tmp_path / "o2", split="holdout", quiet=True)
+
+
+def _info_labels(path):
+    """``refnum -> label`` read straight from Info.txt (not through the adapter)."""
+    severities = {}
+    for line in path.read_text(encoding="latin-1").splitlines():
+        match = re.match(r"^(mdb\d{3})\s+\S+\s+(\S+)\s*(\S*)", line)
+        if match:
+            found = severities.setdefault(match[1], set())
+            if match[2] != "NORM":
+                found.add(match[3])
+    return {ref: "malignant" if "M" in s else "benign" if "B" in s else "normal"
+            for ref, s in severities.items()}
+
+
+@pytest.fixture(scope="module")
+def mias_dev(tmp_path_factory):
+    if not (MIAS_DEV / "Info.txt").is_file():
+        pytest.skip("../shared/data/mias_dev not available")
+    out = tmp_path_factory.mktemp("mias_dev") / "prepared"
+    return prepare("mias", MIAS_DEV, out, quiet=True)
+
+
+# Film labels apart from the breast (rows, columns in the raw scan) that the segmentation
+# chained to the breast through the film's edge lines before the opening cut them.
+_LABELS = {"mdb029": (7, 302, 199, 248), "mdb081": (12, 258, 188, 329),
+           "mdb129": (0, 104, 256, 453), "mdb274": (0, 68, 589, 674)}
+
+
+@pytest.mark.shared_data
+def test_mias_dev_images_labels_and_segmentation(mias_dev):
+    manifest = Manifest.load(mias_dev.manifest_path)
+    expected = _info_labels(MIAS_DEV / "Info.txt")
+    names = {Path(r["image_path"]).stem: r for r in manifest}
+    assert len(manifest) == 162 and len({r["patient_id"] for r in manifest}) == 81
+    assert {name: r["label"] for name, r in names.items()} == expected
+    for name, (r0, r1, c0, c1) in _LABELS.items():
+        raw = read_image(MIAS_DEV / f"{name}.pgm")
+        image = read_image(manifest.resolve(names[name]["image_path"]))
+        assert raw[r0:r1, c0:c1].max() > 150 and not image[r0:r1, c0:c1].any(), name
+    for name in ("mdb001", "mdb029", "mdb233", "mdb318"):
+        raw = read_image(MIAS_DEV / f"{name}.pgm")
+        image = read_image(manifest.resolve(names[name]["image_path"]))
+        breast = prepare_mammogram(raw, 255.0, scale=1.0).breast
+        # Outside the segmented breast all 0; inside the scan's own values, not flipped.
+        assert not image[~breast].any()
+        np.testing.assert_array_equal(image[breast], raw[breast] * 257)
+        assert 0.1 < breast.mean() < 0.7
+    data = json.loads((mias_dev.out_dir / "preparation.json").read_text())
+    assert data["segment"] is True and data["scale"] == 1.0 and data["dataset"] == "mias"
+
+
+@pytest.mark.shared_data
+def test_mias_dev_abnormal_images_without_coordinates_are_positive(mias_dev):
+    manifest = Manifest.load(mias_dev.manifest_path)
+    has_mask = [bool(r["mask_path"]) and read_image(manifest.resolve(r["mask_path"])).any()
+                for r in manifest]
+    truth = image_truth([r["label"] for r in manifest], has_mask)
+    names = [Path(r["image_path"]).stem for r in manifest]
+    unmasked = {names[i] for i, r in enumerate(manifest)
+                if r["label"] != "normal" and not has_mask[i]}
+    assert unmasked == {"mdb233", "mdb245"}  # CALC rows without coordinates
+    assert all(truth.truth[names.index(name)] == 1 for name in unmasked)
+    assert truth.truth.sum() == sum(r["label"] != "normal" for r in manifest) == 55
+    assert sum(has_mask) == 53 and truth.from_mask == ()

@@ -23,7 +23,9 @@ def test_canonical_names():
 
 def test_dataset_options_are_the_adapter_keywords():
     options = dataset_options("cbis-ddsm")
-    assert options["image_size"] == "1152x896" and options["patches"] is None
+    # None: 1152x896 unless --scale is given (a fixed canvas and a scale exclude each other)
+    assert options["image_size"] is None and options["patches"] is None
+    assert options["scale"] is None
     assert {"overwrite", "quiet", "val_fraction", "seed", "jobs"} <= set(options)
     assert "negative_distance" in dataset_options("dbc")
     assert "info_file" in dataset_options("mias")

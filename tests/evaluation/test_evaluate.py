@@ -250,3 +250,70 @@ def test_patch_model_heatmaps_of_whole_images(tmp_path):
     assert saved["heatmap"].shape == ((72 - 32) // 8 + 1, (48 - 32) // 8 + 1, 5)
     np.testing.assert_allclose(saved["heatmap"], expected, atol=1e-6)
     assert list(saved["classes"]) == classes
+
+
+def _write_label_truth_data(folder):
+    """Test images whose labels and masks disagree as on mini-MIAS: two abnormal images
+    without a mask (one with a lesion the model finds), one with a label outside the
+    normal/abnormal vocabulary."""
+    plan = [  # (label, lesion drawn, mask written)
+        ("normal", False, False),
+        ("malignant", True, True),
+        ("benign", True, False),      # abnormal, no coordinates: lesion there, no mask
+        ("malignant", False, False),  # abnormal, no coordinates, nothing the model finds
+        ("cyst", True, True),         # a label that cannot say: truth from the mask
+        ("normal", False, False),
+    ]
+    rows = []
+    for i, (label, lesion, with_mask) in enumerate(plan):
+        image = np.full((32, 32), 1000.0)
+        mask = np.zeros((32, 32))
+        if lesion:
+            mask[6:12, 10:16] = 255
+            image[mask > 0] = 60000
+        write_png(folder / f"scan{i}.png", image, bit_depth=16)
+        row = {"image_path": f"scan{i}.png", "label": label, "patient_id": f"p{i}",
+               "split": "test"}
+        if with_mask:
+            write_png(folder / f"mask{i}.png", mask)
+            row["mask_path"] = f"mask{i}.png"
+        rows.append(row)
+    return write_manifest(folder / "manifest.csv", rows)
+
+
+def test_segmentation_truth_comes_from_labels_not_masks(tmp_path):
+    manifest = _write_label_truth_data(tmp_path / "data")
+    overrides = [f"manifest={manifest}", "data.image_size=[32,32]", "data.augment.crop=null",
+                 "data.batch_size=4", "evaluation.bootstrap=20"]
+    inputs = keras.Input((None, None, 1))
+    outputs = keras.layers.Conv2D(1, 1, kernel_initializer=keras.initializers.Constant(20.0),
+                                  name="logits")(inputs)
+    run = _make_run(tmp_path, "mammo_dense", overrides, keras.Model(inputs, outputs))
+    with pytest.warns(UserWarning, match=r"mask.any\(\): scan4.png$"):
+        metrics = evaluate_run(run, verbose=False, write_plots=False)
+    image = metrics["image_level"]
+    # Positives: scan1, scan2 (no mask), scan3 (no mask), scan4 (by its mask). mask.any()
+    # alone would give two.
+    assert image["positives"] == 4
+    assert (image["tp"], image["fn"], image["tn"], image["fp"]) == (3, 1, 2, 0)
+    truth = image["truth"]
+    assert truth["positives_without_mask_images"] == ["scan2.png", "scan3.png"]
+    assert truth["from_mask_images"] == ["scan4.png"] and truth["from_label"] == 5
+    pixel = metrics["pixel_level"]
+    # scan2's found lesion has no outline: kept out of the pixel counts, not counted as FP.
+    assert pixel["excluded_images"] == ["scan2.png", "scan3.png"] and pixel["n_images"] == 4
+    assert (pixel["fp"], pixel["fn"], pixel["tp"]) == (0, 0, 72)
+    rows = _read_csv(run / "eval" / "test" / "predictions.csv")
+    assert [r["true_positive"] for r in rows] == ["0", "1", "1", "1", "1", "0"]
+    assert [r["truth_from"] for r in rows] == ["label"] * 4 + ["mask", "label"]
+    assert metrics["patient_level"]["positives"] == 4
+
+    # Malignant only: the benign image with the lesion becomes a false positive.
+    malignant = evaluate_run(run, verbose=False, write_plots=False,
+                             overrides=["evaluation.image_positive=[malignant]"])
+    image = malignant["image_level"]
+    assert (image["tp"], image["fn"], image["tn"], image["fp"]) == (1, 1, 2, 2)
+    assert malignant["image_level"]["truth"]["from_mask"] == 0
+    with pytest.raises(ConfigError, match="Malignant"):
+        evaluate_run(run, verbose=False, write_plots=False,
+                     overrides=["evaluation.image_positive=[Malignant]"])

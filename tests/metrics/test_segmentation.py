@@ -279,3 +279,31 @@ def test_usable_in_compile_fit_and_evaluate_of_a_logits_model(rng, tmp_path):
     again = reloaded.evaluate(images, masks, batch_size=4, verbose=0, return_dict=True)
     for name, value in logs.items():
         assert again[name] == pytest.approx(value, abs=1e-5), name
+
+
+def test_image_level_metrics_are_recipe_metric_names():
+    """``training.metrics`` takes Scuccimarra's image-level metrics by name, with the recipe's
+    area divisor (so ``training.monitor: val_image_recall`` is a history column)."""
+    from keras_mia.data.pipeline_config import PipelineConfig
+    from keras_mia.training.compile import make_metrics
+
+    data = PipelineConfig(task="segmentation")
+    names = ["iou", "image_accuracy", "image_precision", "image_recall", "image_specificity"]
+    built = make_metrics(names, data, 0, area_divisor=100.0)
+    assert [m.name for m in built] == names
+    assert [type(m) for m in built[1:]] == [ImageAccuracy, ImagePrecision, ImageRecall,
+                                            ImageSpecificity]
+    assert all(m.area_divisor == 100.0 for m in built[1:])
+    # 10x10 images: positive above 1 pixel at divisor 100, above 0.133 at 750.
+    y_true = np.zeros((2, 10, 10, 1), np.float32)
+    y_true[0, :2, :2] = 1.0
+    y_pred = np.full((2, 10, 10, 1), -5.0, np.float32)
+    y_pred[0, 0, 0] = 5.0  # one pixel predicted in the abnormal image
+    recall_100, recall_750 = built[3], make_metrics(["image_recall"], data, 0)[0]
+    for metric in (recall_100, recall_750):
+        metric.update_state(y_true, y_pred)
+    assert float(recall_100.result()) == 0.0 and float(recall_750.result()) == 1.0
+    from keras_mia.utils.typed_config import ConfigError
+
+    with pytest.raises(ConfigError, match="classification metric"):
+        make_metrics(["auc"], data, 0)

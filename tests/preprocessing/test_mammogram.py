@@ -13,6 +13,7 @@ from keras_mia.preprocessing import (
     resize_with_padding,
     segment_breast,
 )
+from keras_mia.preprocessing.mammogram import check_segmentation
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cbis_ddsm_samples"
 
@@ -226,3 +227,62 @@ def test_placement_says_where_the_source_went():
         prepare_mammogram(np.zeros((3, 4, 3)), 255.0)
     with pytest.raises(ValueError, match="top must be a positive number"):
         prepare_mammogram(_film(8), 0.0)
+
+
+def test_relative_scale_keeps_each_image_at_its_own_size():
+    """Scuccimarra's 0.66: no canvas, no padding; masks follow the same placement."""
+    from keras_mia.preprocessing import apply_placement_to_mask, placement, prepare_mammogram
+
+    rng = np.random.default_rng(0)
+    image = np.zeros((300, 180), np.float32)
+    image[20:280, :120] = rng.uniform(1000, 4000, (260, 120))
+    prepared = prepare_mammogram(image, 4095, scale=0.66)
+    assert prepared.image.shape == (198, 119) == prepared.placement.output_shape
+    assert prepared.placement.offset == (0, 0) and prepared.placement.crop == (0, 0)
+    mask = np.zeros(image.shape, bool)
+    mask[100:160, 30:90] = True
+    scaled = apply_placement_to_mask(mask, prepared.placement)
+    rows, cols = np.nonzero(scaled)
+    assert abs(rows.min() - 66) <= 1 and abs(rows.max() - 105) <= 1
+    assert abs(cols.min() - 20) <= 1 and abs(cols.max() - 59) <= 1
+    # The fixed canvas stays the default, and the two cannot be combined.
+    assert prepare_mammogram(image, 4095).image.shape == (1152, 896)
+    with pytest.raises(ValueError, match="not both"):
+        placement(image.shape, (64, 64), scale=0.5)
+    with pytest.raises(ValueError, match="scale=0"):
+        placement(image.shape, scale=0)
+
+
+def _padded_film(rng):
+    """mini-MIAS-like: digital padding (0) around a film strip whose empty film (0.08) lies
+    above 5 % of the range, a breast, and a label tied to it by the film's 1-pixel edge line."""
+    image = np.zeros((300, 240), np.float32)
+    image[:, 40:200] = 0.08 + rng.normal(0, 0.004, (300, 160))
+    rows, cols = np.mgrid[0:300, 0:240]
+    breast = (rows - 150.0) ** 2 + (cols - 40.0) ** 2 < 100.0**2
+    breast &= cols >= 40
+    image[breast] = 0.6
+    image[0, 40:200] = 0.5  # the film's top edge line
+    image[1:40, 160:190] = 0.95  # a label touching that line
+    return image, breast
+
+
+def test_segment_breast_measures_from_the_film_base_and_cuts_edge_lines():
+    image, breast = _padded_film(np.random.default_rng(0))
+    mask = segment_breast(image)
+    assert mask[breast].mean() > 0.99
+    assert not mask[1:40, 160:190].any()  # label
+    assert (mask & ~breast).sum() < 0.02 * breast.sum()  # not the empty film
+
+
+def test_check_segmentation_names_what_looks_wrong():
+    mask = np.zeros((100, 80), bool)
+    mask[20:80, :40] = True
+    assert check_segmentation(mask) == []
+    small = np.zeros((100, 80), bool)
+    small[10:12, 10:12] = True
+    assert check_segmentation(small) == ["breast area is 0.1 % of the image (< 5 %)"]
+    big = np.zeros((100, 80), bool)
+    big[:, 5:] = True
+    assert check_segmentation(big) == [
+        "breast region touches 3 image borders (top, bottom, right)"]

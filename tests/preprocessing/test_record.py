@@ -63,3 +63,18 @@ def test_carry_copies_the_manifest_record_or_removes_a_stale_one(tmp_path):
     assert find_preparation(data) == (record, data / PREPARATION_FILE)
     assert carry_preparation(manifest, run) == record
     assert read_preparation(run / PREPARATION_FILE) == record
+
+
+def test_a_relative_scale_record_round_trips_and_applies(tmp_path):
+    from keras_mia.preprocessing import prepare_mammogram
+
+    record = MammogramPreparation(None, "crop", True, "cbis_ddsm", scale=0.66)
+    write_preparation(tmp_path, record)
+    back = read_preparation(tmp_path / "preparation.json")
+    assert back == record and back.to_dict()["image_size"] is None
+    assert "0.66 of the source" in back.describe()
+    image = np.random.default_rng(1).uniform(0, 4095, (90, 60)).astype(np.float32)
+    np.testing.assert_array_equal(back.apply(image, 4095).image,
+                                  prepare_mammogram(image, 4095, scale=0.66).image)
+    with pytest.raises(ValueError, match="exclude each other"):
+        MammogramPreparation((64, 64), scale=0.66)

@@ -1,12 +1,14 @@
 """Synthetic mini-MIAS in its distributed layout, as input for ``keras-mia prepare mias``.
 
-Written: ``OUT/mdb001.pgm`` ... (8-bit binary PGM, 1024 x 1024, drawn by
-``keras_mia.synth.mammo.render_mammogram`` at 256 x 256 and enlarged 4x, like MIAS's
-200-micron film scans) and ``OUT/Info.txt``: a few description lines, then one row per
-abnormality ``REFNUM BG CLASS SEVERITY X Y RADIUS`` with the centre measured from the
-image's bottom-left corner. Quirks reproduced: NORM rows have no severity; the second image
-of every four has two lesions (two rows); one image's abnormal row has no coordinates;
-rows end with a trailing space as in the real file.
+Written: ``OUT/mdb001.pgm`` ... (8-bit binary PGM, 1024 x 1024: a film strip drawn by
+``keras_mia.synth.mammo.render_mammogram`` at 256 x 192 and enlarged 4x, like MIAS's
+200-micron film scans, centred between columns of exact zeros as mini-MIAS pads its strips,
+with the unexposed film fogged to 4-14 of 255 - around 5 % of the range, which is what made
+breast segmentation take whole strips on the real set) and ``OUT/Info.txt``: a few
+description lines, then one row per abnormality ``REFNUM BG CLASS SEVERITY X Y RADIUS`` with
+the centre measured from the image's bottom-left corner. Quirks reproduced: NORM rows have no
+severity; the second image of every four has two lesions (two rows); one image's abnormal row
+has no coordinates; rows end with a trailing space as in the real file.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ __all__ = ["DEFAULT_N", "SIZE", "write_mias"]
 DEFAULT_N = 8
 SIZE = 1024
 _RENDER = 256
+_FILM_WIDTH = 192  # rendered width of the film strip; x4 = 768 of the 1024 columns
+_PAD = (SIZE - 4 * _FILM_WIDTH) // 2
 # (finding, MIAS class, severity) cycling over the images.
 _PLAN = (
     ("normal", "NORM", None),
@@ -80,9 +84,13 @@ def write_mias(out: Path, n: int | None, seed: int, image_size=None) -> Path:
         finding, code, severity = _PLAN[i % len(_PLAN)]
         lesions = 2 if i % 4 == 1 else 1
         side = "R" if i % 2 == 0 else "L"
-        small = render_mammogram(rng, _RENDER, _RENDER, side, "MLO", finding, rois=lesions)
+        small = render_mammogram(rng, _RENDER, _FILM_WIDTH, side, "MLO", finding, rois=lesions)
         image = Image.fromarray(np.clip(small.image * 255.0, 0, 255).astype(np.uint8))
-        big = np.asarray(image.resize((SIZE, SIZE), Image.Resampling.BILINEAR))
+        film = np.asarray(image.resize((4 * _FILM_WIDTH, SIZE), Image.Resampling.BILINEAR))
+        fog = float(rng.uniform(4.0, 14.0))
+        big = np.zeros((SIZE, SIZE), np.uint8)
+        big[:, _PAD:_PAD + film.shape[1]] = np.clip(
+            film + fog + rng.normal(0.0, 1.0, film.shape), 1, 255).astype(np.uint8)
         Image.fromarray(big).save(out / f"{refnum}.pgm")
         background = "FGD"[int(rng.integers(0, 3))]
         if severity is None:
@@ -94,7 +102,9 @@ def write_mias(out: Path, n: int | None, seed: int, image_size=None) -> Path:
             lines.append(f"{refnum} {background} {code} {severity} ")
             continue
         for mask in rois:
-            enlarged = np.kron(mask.astype(np.uint8), np.ones((4, 4), np.uint8)).astype(bool)
+            enlarged = np.zeros((SIZE, SIZE), bool)
+            enlarged[:, _PAD:_PAD + 4 * _FILM_WIDTH] = np.kron(
+                mask.astype(np.uint8), np.ones((4, 4), np.uint8)).astype(bool)
             x, y, radius = _enclosing_circle(enlarged)
             lines.append(f"{refnum} {background} {code} {severity} {x} {y} {radius} ")
     (out / "Info.txt").write_text(_HEADER + "\n" + "\n".join(lines) + "\n", encoding="latin-1")
