@@ -389,11 +389,35 @@ class InferenceModel:
             if record.kind == "mammogram":
                 result.image = whole
             if heatmap:
-                result.whole = whole
+                result.whole = self._at_window_scale(whole, notes)
         elif heatmap:
-            result.whole = result.image
+            result.whole = self._at_window_scale(result.image, notes)
         self._emit(name, notes)
         return result
+
+    def _at_window_scale(self, whole: np.ndarray, notes: list[str]) -> np.ndarray:
+        """The whole image at the scale the patch classifier saw its patches.
+
+        A patch run trained at ``data.image_size`` smaller (or larger) than the patches it was
+        cut as (``patch_size`` in the training data's preparation record: 224 patches shrunk
+        to 56, say) saw its patches at ``window / patch_size`` of the prepared image's scale;
+        sliding its window over the unscaled image would show it lesions 4x their trained size.
+        """
+        from keras_mia.preprocessing.mammogram import _resize
+
+        record = self.preparation
+        size = None if record is None else record.patch_size
+        if not size or int(size) == self.window[0]:
+            return whole
+        factor = self.window[0] / int(size)
+        height = max(1, round(whole.shape[0] * factor))
+        width = max(1, round(whole.shape[1] * factor))
+        notes.append(
+            f"heatmap: the patches were cut at {size}x{size} and seen by the model at "
+            f"{self.window[0]}x{self.window[1]}, so the image is resized by {factor:.3g} to "
+            f"{height}x{width} before the window slides over it"
+        )
+        return _resize(whole, height, width, order=1)
 
     # ------------------------------------------------------------------ predictions
 

@@ -35,16 +35,34 @@ Output (``OUT``): ``images/mdbNNN.png`` (16-bit, prepared as above), ``masks/mdb
 a normal image), ``preparation.json``, ``prepare_report.txt`` and ``manifest.csv`` with
 ``label`` normal/benign/malignant (malignant when any row is, else benign when any row is
 abnormal), ``patient_id`` (consecutive pairs ``mdb001``+``mdb002``, ... are the two breasts
-of one woman: ``mias_001`` ...), ``split`` (``test`` by default), ``mask_path``,
+of one woman: ``mias_001`` ...), ``split`` (``test`` by default: the seed's external test
+set; ``--split auto``: train/val/test by woman, seeded), ``mask_path``,
 ``abnormality`` (the CLASS codes, ``;``-joined) and ``pathology``. An abnormal image none of
 whose rows has coordinates is kept (its label is known) but gets no mask (empty
 ``mask_path``), and the report says so; one with some rows lacking coordinates gets the
 circles it has, also reported.
+
+With ``patches="s"`` or ``"s10"`` (``--patches``) Shen et al.'s patch set S or S10 is also cut
+from the prepared images, by the functions ``prepare cbis-ddsm --patches`` uses
+(``keras_mia.preprocessing.patches``): ``patches_<set>/<class>/mdbNNN_<tag>_NN.png`` (16-bit),
+``patches_<set>/manifest.csv`` (``label`` one of ``PATCH_LABELS``; ``split`` and
+``patient_id`` those of the patch's image, so a woman's patches stay in her images' split) and
+``patches_<set>/preparation.json``. Each ROI circle is an ROI; MIAS's CLASS codes map onto
+Shen's two lesion types as ``PATCH_TYPES`` says (calcifications ``CALC``; every other
+abnormality - circumscribed, spiculated and ill-defined masses, architectural distortion,
+asymmetry - is a mass, the soft-tissue lesion kind in CBIS-DDSM's two-way split) and severity
+``B``/``M`` onto benign/malignant. An abnormality without coordinates has no ROI and gives no
+patch (the report counts them); its image still gives its background patch(es). The default
+patch size 224 suits MIAS's native 1024 x 1024 images: their 200 micron pixels are about as
+large as those of Shen's 1152 x 896 CBIS-DDSM images (scans of about 4000-5000 rows at 42-50
+microns, shrunk about 4x), so a 224 patch covers about the same 45 mm of breast in both.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,7 +78,7 @@ from keras_mia.datasets._common import (
 )
 from keras_mia.datasets.report import PrepareReport
 
-__all__ = ["MiasRow", "read_info", "circle_mask", "prepare_mias", "CLASSES"]
+__all__ = ["MiasRow", "read_info", "circle_mask", "prepare_mias", "CLASSES", "PATCH_TYPES"]
 
 DATASET = "mias"
 CLASSES = {
@@ -71,6 +89,16 @@ CLASSES = {
     "ARCH": "architectural distortion",
     "ASYM": "asymmetry",
     "NORM": "normal",
+}
+# CLASS -> Shen's lesion type (``patch_class``): calcifications apart, every MIAS abnormality
+# is a soft-tissue finding, which CBIS-DDSM (Shen's data) files under "mass".
+PATCH_TYPES = {
+    "CALC": "calcification",
+    "CIRC": "mass",
+    "SPIC": "mass",
+    "MISC": "mass",
+    "ARCH": "mass",
+    "ASYM": "mass",
 }
 _REF = re.compile(r"^mdb(\d{3})$", re.IGNORECASE)
 _SEVERITY = {"B": "BENIGN", "M": "MALIGNANT"}
@@ -192,6 +220,11 @@ def prepare_mias(
     image_size=None,
     split: str = "test",
     segment: bool = True,
+    patches: str | None = None,
+    patch_size: int = 224,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
     overwrite: bool = False,
 ) -> PrepareReport:
     """Converts mini-MIAS into PNG images, ROI masks and a manifest.
@@ -206,9 +239,17 @@ def prepare_mias(
         image_size: ``None`` keeps 1024 x 1024; ``"HxW"`` resizes images and masks
             (aspect-preserving, padded, see ``resize_with_padding``).
         split: the ``split`` of every row: ``"test"`` (an external test set), ``"train"``,
-            ``"val"`` or ``""`` (none).
+            ``"val"`` or ``""`` (none); or ``"auto"``: split by woman (both breasts of a
+            woman in one split) into train/val/test with ``split_by_patient``, stratified by
+            the woman's labels and seeded by ``seed`` (for training on MIAS itself).
         segment: segment the breast and zero everything else, as ``prepare cbis-ddsm``
             does (``False``: keep the whole scan).
+        patches: ``None``, ``"s"`` or ``"s10"``: also write Shen's patch set S or S10 from
+            the ROI circles (see the module docstring).
+        patch_size: patch side in prepared-image pixels (default 224, see above).
+        seed: seeds the patch positions (and any random choice of this function).
+        val_fraction, test_fraction: with ``split="auto"``, the fractions of *women* in
+            ``val`` and ``test`` (the rest train).
         overwrite: write into a non-empty ``out``.
 
     Returns:
@@ -229,11 +270,26 @@ def prepare_mias(
     )
     from keras_mia.preprocessing.mammogram import check_segmentation
 
-    if split not in ("train", "val", "test", ""):
-        raise ValueError(f"split must be train, val, test or ''. Received: split={split!r}")
+    if split not in ("train", "val", "test", "", "auto"):
+        raise ValueError(
+            f"split must be train, val, test, auto or ''. Received: split={split!r}"
+        )
+    fractions = (1.0 - float(val_fraction) - float(test_fraction), float(val_fraction),
+                 float(test_fraction))
+    if split == "auto" and (min(fractions) < 0 or fractions[0] <= 0):
+        raise ValueError(
+            "val_fraction and test_fraction must be >= 0 and sum to less than 1. Received: "
+            f"val_fraction={val_fraction!r}, test_fraction={test_fraction!r}"
+        )
     size = None if image_size is None else parse_image_size(image_size)
     if not isinstance(segment, (bool, np.bool_)):
         raise ValueError(f"segment must be true or false. Received: segment={segment!r}")
+    if patches is not None:
+        patches = str(patches).strip().lower()
+        if patches not in ("s", "s10"):
+            raise ValueError(f"patches must be None, 's' or 's10'. Received: patches={patches!r}")
+    if isinstance(patch_size, bool) or int(patch_size) < 1:
+        raise ValueError(f"patch_size must be positive. Received: patch_size={patch_size!r}")
     # Native size: relative scale 1 (no canvas, no padding); else Shen's aspect-kept canvas.
     record = MammogramPreparation(
         image_size=size, scale=None if size is not None else 1.0, segment=bool(segment),
@@ -261,6 +317,9 @@ def prepare_mias(
 
     no_mask = 0
     suspicious: list[str] = []
+    # refnum -> that image's patch rows; their split is the image's, filled in at the end.
+    patch_rows: dict[str, list[dict]] = {}
+    unplaced = 0
     for refnum in sorted(set(images) & set(table)):
         rows, path = table[refnum], images[refnum]
         try:
@@ -274,6 +333,7 @@ def prepare_mias(
             report.note(f"{refnum}: both NORM and abnormal rows; labelled by the abnormal ones")
         placed = [r for r in abnormal if r.x is not None]
         mask = np.zeros(image.shape, dtype=bool)
+        circles = []
         for r in placed:
             circle = circle_mask(image.shape, r.x, r.y, r.radius)
             if not circle.any():
@@ -281,6 +341,7 @@ def prepare_mias(
                     f"{refnum} ({info.name} line {r.line}): ROI circle lies outside the image"
                 )
             mask |= circle
+            circles.append(circle)
         # The deployed path (keras_mia.inference) prepares raw files with this same call, and
         # the 16 bits put MIAS on the scale of the prepared CBIS-DDSM scans.
         prepared = record.apply(image, top)
@@ -317,6 +378,13 @@ def prepare_mias(
                 )
             mask_file = out / "masks" / f"{refnum}.png"
             mask_path = str(write_gray_png(mask_file, mask.astype(np.uint8) * 255))
+        if patches:
+            unplaced += len(abnormal) - len(placed)
+            patch_rows[refnum] = _write_patches(
+                out, refnum, placed, [apply_placement_to_mask(c, prepared.placement)
+                                      for c in circles],
+                prepared, patches, int(patch_size), int(seed), report,
+            )
         number = int(_REF.match(refnum).group(1))
         report.rows.append(
             {
@@ -340,7 +408,82 @@ def prepare_mias(
             f"segmentation to check: {len(flagged)} image(s)"
             + (f": {', '.join(flagged)}" if flagged else "")
         )
+    if split == "auto":
+        from keras_mia.data.split import split_by_patient
+
+        # By woman: her two views (mdbNNN, mdbNNN+1) never sit on both sides of a split.
+        report.rows = split_by_patient(report.rows, fractions, seed=int(seed))
     report.manifest_path = write_manifest(out / MANIFEST_NAME, report.rows)
     report.note(f"preparation record ({record.describe()}; travels into trained runs and "
                 f"exported models): {write_preparation(out, record)}")
+    if patches:
+        _write_patch_manifest(out, patches, int(patch_size), record, report, patch_rows, unplaced)
     return report
+
+
+def _write_patches(out, refnum, placed, rois, prepared, patch_set, patch_size, seed,
+                   report) -> list[dict]:
+    """Cuts one image's Shen patches (set S or S10) and returns their manifest rows."""
+    from keras_mia.preprocessing import (
+        PATCH_LABELS,
+        crop_patch,
+        patch_class,
+        sample_patch_windows,
+    )
+
+    classes = [patch_class(PATCH_TYPES[r.abnormality], _SEVERITY[r.severity]) for r in placed]
+    rng = np.random.default_rng([seed, zlib.crc32(refnum.encode("utf-8"))])
+    windows, shortfalls = sample_patch_windows(
+        rois, classes, prepared.breast, patch_set, patch_size=patch_size, rng=rng
+    )
+    for roi_index, message in shortfalls:
+        where = "background" if roi_index < 0 else f"Info.txt line {placed[roi_index].line}"
+        report.skip(f"{refnum} {where}: {message}", f"patch set {patch_set}: quota not met")
+    rows, counters = [], Counter()
+    for window in windows:
+        label = PATCH_LABELS[window.label]
+        tag = "bg" if window.roi_index < 0 else f"roi{window.roi_index}"
+        counters[tag] += 1
+        path = out / f"patches_{patch_set}" / label / f"{refnum}_{tag}_{counters[tag] - 1:02d}.png"
+        write_gray_png(path, crop_patch(prepared.image, window))
+        row = placed[window.roi_index] if window.roi_index >= 0 else None
+        rows.append(
+            {
+                "image_path": str(path),
+                "label": label,
+                "patient_id": "",
+                "split": "",
+                "study_id": refnum,
+                "abnormality": "" if row is None else row.abnormality,
+                "pathology": "" if row is None else _SEVERITY[row.severity],
+                "dataset": DATASET,
+            }
+        )
+    return rows
+
+
+def _write_patch_manifest(out, patch_set, patch_size, record, report, patch_rows, unplaced):
+    """Writes ``patches_<set>/manifest.csv`` with each patch in its image's split."""
+    import dataclasses
+
+    from keras_mia.data.manifest import write_manifest
+    from keras_mia.preprocessing import write_preparation
+
+    rows = []
+    # The image rows are final here, whatever split they were given: a patch goes with its image.
+    for image_row in report.rows:
+        for row in patch_rows.get(Path(image_row["image_path"]).stem, []):
+            rows.append({**row, "patient_id": image_row["patient_id"],
+                         "split": image_row["split"]})
+    path = write_manifest(out / f"patches_{patch_set}" / MANIFEST_NAME, rows)
+    write_preparation(
+        path.parent, dataclasses.replace(record, patch_set=patch_set, patch_size=patch_size)
+    )
+    report.extra_manifests[f"patches_{patch_set}"] = path
+    report.extra_counts[f"patches_{patch_set} per class"] = Counter(r["label"] for r in rows)
+    report.extra_counts[f"patches_{patch_set} per split"] = Counter(r["split"] for r in rows)
+    if unplaced:
+        report.note(
+            f"patches_{patch_set}: {unplaced} abnormalit{'y' if unplaced == 1 else 'ies'} without "
+            "coordinates gave no ROI patch (their images give background patches only)"
+        )

@@ -36,6 +36,7 @@ from keras_mia.evaluation.segmentation import (
     area_threshold,
     image_truth,
     pixel_counts,
+    pixel_intervals,
     pixel_metrics,
 )
 from keras_mia.evaluation.thresholds import choose_threshold
@@ -532,6 +533,11 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
         ))
     pixel = dict(totals)
     pixel.update(pixel_metrics(**totals))
+    scored = [p["counts"] for p in per_image if p["in_pixel_metrics"]]
+    if scored:
+        # Resampled by image, as the image-level intervals are (see pixel_intervals).
+        pixel["intervals"], pixel["bootstrap_undefined"] = pixel_intervals(
+            scored, resamples=resamples, seed=seed, confidence=_CONFIDENCE)
     pixel["threshold"] = threshold
     pixel["n_images"] = len(per_image) - len(unmasked)
     pixel["excluded_images"] = [names[i] for i in unmasked]
@@ -586,9 +592,11 @@ def _summary(metrics: dict, out_dir: Path) -> str:
              f"({metrics['n_images']} images) -> {out_dir}"]
     if metrics["task"] == "segmentation":
         pixel = metrics["pixel_level"]
-        lines.append("  pixel level: " + ", ".join(
-            f"{k} {pixel[k]:.3f}" if pixel[k] is not None else f"{k} n/a"
-            for k in ("iou", "dice", "precision", "recall")))
+        intervals = pixel.get("intervals") or {}
+        lines.append("  pixel level (pooled over images, 95% CI by image): " + ", ".join(
+            f"{k} {_format(intervals[k])}" if k in intervals
+            else f"{k} {pixel[k]:.3f}" if pixel[k] is not None else f"{k} n/a"
+            for k in ("iou", "iou_foreground", "dice", "precision", "recall")))
         truth = metrics["image_level"]["truth"]
         lines.append(f"  image-level truth: {truth['rule']}")
         if truth["positives_without_mask"]:

@@ -29,6 +29,7 @@ __all__ = [
     "pixel_metrics",
     "area_threshold",
     "predicted_positive",
+    "pixel_intervals",
 ]
 
 # The mammography labels every adapter writes (lower case): the default truth rule reads them.
@@ -128,6 +129,47 @@ def predicted_positive(mask_pred: np.ndarray, area_divisor: float = 750.0) -> bo
     """Scuccimarra's image-level decision for one predicted 0/1 mask ``[H, W(, 1)]``."""
     mask_pred = np.asarray(mask_pred)
     return bool(np.count_nonzero(mask_pred) > area_threshold(mask_pred.shape, area_divisor))
+
+
+def pixel_intervals(
+    counts: Sequence[dict[str, int]],
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[dict[str, dict[str, float | None]], dict[str, int]]:
+    """Bootstrap confidence intervals of the pooled pixel metrics, resampling images.
+
+    The pixels of one image are not independent draws (a lesion is one blob), so the unit of
+    resampling is the image: each resample draws images with replacement and pools their
+    ``pixel_counts`` before ``pixel_metrics``, exactly as the point estimate pools them.
+
+    Args:
+        counts: one ``pixel_counts`` dict per image.
+        resamples: bootstrap resamples (0: no intervals).
+        seed: seeds the resampling.
+        confidence: interval coverage.
+
+    Returns:
+        ``(intervals, undefined)``: ``intervals[name] = {"value", "ci_low", "ci_high"}`` for
+        every ``PIXEL_METRICS`` name (``None`` where undefined) and ``undefined[name]`` = the
+        resamples on which the metric was undefined (e.g. no foreground pixel drawn).
+
+    Raises:
+        ValueError: ``counts`` is empty.
+    """
+    from keras_mia.evaluation.bootstrap import bootstrap, with_intervals
+
+    if not counts:
+        raise ValueError(f"pixel_intervals needs at least one image. Received: counts={counts!r}")
+    table = np.array([[c[k] for k in ("tp", "fp", "tn", "fn")] for c in counts], dtype=np.int64)
+
+    def statistic(indices: np.ndarray) -> dict[str, float]:
+        return pixel_metrics(*table[indices].sum(axis=0).tolist())
+
+    point = pixel_metrics(*table.sum(axis=0).tolist())
+    samples = bootstrap(statistic, len(table), resamples, seed)
+    return with_intervals(point, samples, PIXEL_METRICS, confidence)
 
 
 def _ratio(numerator, denominator) -> float:

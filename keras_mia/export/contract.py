@@ -151,6 +151,12 @@ def input_contract(
         if heatmap:
             inputs["heatmap"] = (f"float32 [height, width, 1]: {prepared}, and int32 stride "
                                  f"(pixels). {applied}")
+            if height is not None and int(record.patch_size) != int(height):
+                # The model saw its patches resized to its input; keras_mia.inference resizes
+                # the whole image likewise (InferenceModel._at_window_scale).
+                inputs["heatmap"] += (
+                    f", then resize it by {height}/{record.patch_size}: the patches were cut "
+                    f"at {record.patch_size}x{record.patch_size} and seen at {height}x{width}")
             preparation["heatmap_input"] = "prepared_mammogram"
     else:
         inputs["serving_default"] = f"{_BATCH}: {prepared}. {applied}; then it applies: " \

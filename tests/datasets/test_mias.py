@@ -216,3 +216,47 @@ def test_mias_dev_abnormal_images_without_coordinates_are_positive(mias_dev):
     assert all(truth.truth[names.index(name)] == 1 for name in unmasked)
     assert truth.truth.sum() == sum(r["label"] != "normal" for r in manifest) == 55
     assert sum(has_mask) == 53 and truth.from_mask == ()
+
+
+def test_patches_s_follow_shens_set_s(tmp_path):
+    from keras_mia.preprocessing import PATCH_LABELS
+
+    src = generate_raw("mias", tmp_path / "raw", n=8, seed=0)
+    report = prepare("mias", src, tmp_path / "out", patches="s", split="auto", quiet=True)
+    info = read_info(src / "Info.txt")
+    patch_manifest = tmp_path / "out" / "patches_s" / "manifest.csv"
+    patches = Manifest.load(patch_manifest)
+    manifest = Manifest.load(report.manifest_path)
+    images = {Path(r["image_path"]).stem: r for r in manifest}
+    assert validate_manifest(patch_manifest).ok
+    assert find_preparation(patch_manifest)[0].patch_set == "s"
+    assert not [item for item, _ in report.skipped if "patch set" in item]
+    # Shen's classes; CALC -> calcification, the other codes -> mass; B/M -> benign/malignant.
+    shen = {("CALC", "B"): 2, ("CALC", "M"): 1, ("CIRC", "B"): 4, ("SPIC", "M"): 3,
+            ("MISC", "M"): 3, ("ARCH", "B"): 4}
+    assert {r["label"] for r in patches} <= set(PATCH_LABELS)
+    for refnum, image_row in images.items():
+        own = [r for r in patches if r["study_id"] == refnum]
+        # A patch goes with its image (and woman) into the image's split.
+        assert {(r["split"], r["patient_id"]) for r in own} == {
+            (image_row["split"], image_row["patient_id"])}
+        placed = [r for r in info[refnum] if r.x is not None]
+        # Set S: one patch per ROI circle, one background patch per image.
+        assert sorted(r["label"] for r in own) == sorted(
+            [PATCH_LABELS[0]] + [PATCH_LABELS[shen[r.abnormality, r.severity]] for r in placed])
+        image = read_image(manifest.resolve(image_row["image_path"]))
+        breast = image > 0  # prepare zeroes everything outside the segmented breast
+        for row in own:
+            patch = read_image(patches.resolve(row["image_path"]))
+            assert patch.shape == (224, 224)
+            if row["label"] == PATCH_LABELS[0]:
+                assert (patch > 0).mean() >= 0.5  # in the breast, not on the padding
+                continue
+            r = placed[int(Path(row["image_path"]).stem.split("_")[1][3:])]
+            top = int(np.clip(1024 - r.y - 112, 0, 1024 - 224))
+            left = int(np.clip(r.x - 112, 0, 1024 - 224))
+            np.testing.assert_array_equal(patch, image[top:top + 224, left:left + 224])
+            assert breast[1024 - r.y, r.x]
+    assert len({r["split"] for r in patches}) == 3
+    without = [k for k, rows in info.items() if rows[0].severity and rows[0].x is None]
+    assert without and any(f"{len(without)} abnormalit" in n for n in report.notes)

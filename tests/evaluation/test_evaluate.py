@@ -199,6 +199,8 @@ def test_segmentation_pixel_and_image_level(tmp_path):
     pixel = metrics["pixel_level"]
     assert pixel["fp"] == 0 and pixel["fn"] == 0
     assert pixel["iou"] == pytest.approx(1.0) and pixel["dice"] == pytest.approx(1.0)
+    assert pixel["intervals"]["recall"] == pytest.approx(
+        {"value": 1.0, "ci_low": 1.0, "ci_high": 1.0})
     image = metrics["image_level"]
     # Test images 1, 3, 5, 7, 9, 11: 5 and 11 are negative; 1, 7 have lesions of 5 and 6
     # pixels a side; 3 and 9 of 7 and 8. All above 32*32/750 = 1.37 pixels: all found.

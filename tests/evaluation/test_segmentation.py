@@ -9,6 +9,7 @@ from sklearn.metrics import f1_score, jaccard_score
 from keras_mia.evaluation.segmentation import (
     area_threshold,
     pixel_counts,
+    pixel_intervals,
     pixel_metrics,
     predicted_positive,
 )
@@ -64,3 +65,19 @@ def test_area_rule():
     assert area_threshold((640, 640), 750) == pytest.approx(640 * 640 / 750)
     with pytest.raises(ValueError, match="area_divisor"):
         area_threshold((10, 10), 0)
+
+
+def test_pixel_intervals_resample_images_and_pool_their_counts():
+    # Two perfect images and one that misses its whole lesion: pooled recall 10 / 20.
+    counts = [{"tp": 5, "fp": 0, "tn": 95, "fn": 0}, {"tp": 5, "fp": 0, "tn": 95, "fn": 0},
+              {"tp": 0, "fp": 0, "tn": 90, "fn": 10}]
+    intervals, undefined = pixel_intervals(counts, resamples=400, seed=1)
+    recall = intervals["recall"]
+    assert recall["value"] == pytest.approx(0.5)
+    # Resamples pool whole images: recall is 0 (only the miss), 1 (no miss) or in between.
+    assert recall["ci_low"] == pytest.approx(0.0) and recall["ci_high"] == pytest.approx(1.0)
+    assert intervals["precision"]["ci_low"] == pytest.approx(1.0)  # never a false positive
+    assert undefined["precision"] > 0  # resamples of the missed image alone: no prediction
+    assert pixel_intervals(counts, resamples=400, seed=1) == (intervals, undefined)
+    with pytest.raises(ValueError, match="counts=\\[\\]"):
+        pixel_intervals([])

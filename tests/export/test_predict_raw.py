@@ -207,6 +207,30 @@ def test_patch_heatmap_of_a_raw_file_is_that_of_the_prepared_image(
     assert "scored as one 16x16 patch" in rows[0]["warnings"]
 
 
+def test_a_heatmap_slides_at_the_scale_the_patches_were_seen(raw_cbis, tmp_path):
+    from tests.export.conftest import make_run, patch_classifier
+
+    # 16 px patches seen at 32 x 32: the window must cover 16 prepared pixels, so the
+    # image is doubled before it slides.
+    overrides = [f"manifest={raw_cbis['patches']}", "data.image_size=[32, 32]",
+                 "data.batch_size=16", "data.mean=33.0", "data.std=45.0",
+                 "model.options.weights=null"]
+    run = make_run(tmp_path, "mammo_patch", overrides, patch_classifier(patch=32))
+    export = export_run(run, tmp_path / "model")
+    metadata = json.loads((export / "assets" / "metadata.json").read_text())
+    assert "resize it by 32/16" in json.dumps(metadata)
+    scan, raw = sorted(raw_cbis["raw"].items())[1]
+    model = load(export, warn=False)
+    model_input = model.read(raw, heatmap=True)
+    assert model_input.whole.shape == (PREPARED[0] * 2, PREPARED[1] * 2)
+    assert any("resized by 2" in note for note in model_input.warnings)
+    doubled = np.asarray(Image.fromarray(_prepared_png(raw_cbis, scan).astype(np.float32), "F")
+                         .resize((PREPARED[1] * 2, PREPARED[0] * 2), Image.Resampling.BILINEAR))
+    np.testing.assert_allclose(model_input.whole, doubled, rtol=1e-5)
+    assert model.heatmap(model_input, stride=8).shape[:2] == (
+        (PREPARED[0] * 2 - 32) // 8 + 1, (PREPARED[1] * 2 - 32) // 8 + 1)
+
+
 def test_a_photograph_a_thumbnail_and_a_ct_file_are_warned_about_by_name(
         raw_cbis, whole_export, tmp_path, capsys):
     rng = np.random.default_rng(0)

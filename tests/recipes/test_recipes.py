@@ -50,6 +50,18 @@ def test_seed_hyper_parameters():
     assert dense.training.stages[0].schedule.factor == pytest.approx(0.85)
 
 
+def test_mammo_dense_mias_dev_reduction_loads(tmp_path):
+    dense = load_recipe("mammo_dense", ["variant=mias_dev"])
+    # Native 1024 x 1024 MIAS, crops well inside it, the 840 stage dropped, short from-scratch.
+    assert dense.data.image_size is None and dense.data.batch_size == 4
+    assert [(s.name, tuple(s.crop)) for s in dense.training.stages[:3]] == [
+        ("crop256", (256, 256)), ("crop320", (320, 320)), ("crop480", (480, 480))]
+    assert dense.training.stage_epochs() == [8, 4, 2, 0]
+    assert dense.training.batchnorm_momentum == pytest.approx(0.9)
+    assert dense.training.loss_options["pos_weight"] == 15.0  # the seed's loss is kept
+    assert load_recipe(dump_recipe(dense, tmp_path / "config.yaml")) == dense
+
+
 def test_overrides_reach_the_stable_keys():
     config = load_recipe("mammo_patch", ["training.epochs=6", "data.image_size=[64, 64]"])
     assert config.data.image_size == (64, 64)
@@ -63,7 +75,7 @@ def test_overrides_reach_the_stable_keys():
         (["training.epohcs=3"], "training.epohcs: unknown key"),
         (["training.epochs=three"], "training.epochs: expected"),
         (["data.image_size=64"], "image_size"),
-        (["variant=s99"], "variant: expected one of s, s10"),
+        (["variant=s99"], "variant: expected one of mias_dev, s, s10"),
         (["training.stages.7.epochs=1"], "expected a list index below 3"),
     ],
 )
