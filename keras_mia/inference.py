@@ -403,7 +403,7 @@ class InferenceModel:
         to 56, say) saw its patches at ``window / patch_size`` of the prepared image's scale;
         sliding its window over the unscaled image would show it lesions 4x their trained size.
         """
-        from keras_mia.preprocessing.mammogram import _resize
+        from keras_mia.preprocessing import resize_image
 
         record = self.preparation
         size = None if record is None else record.patch_size
@@ -417,7 +417,7 @@ class InferenceModel:
             f"{self.window[0]}x{self.window[1]}, so the image is resized by {factor:.3g} to "
             f"{height}x{width} before the window slides over it"
         )
-        return _resize(whole, height, width, order=1)
+        return resize_image(whole, height, width, order=1)
 
     # ------------------------------------------------------------------ predictions
 

@@ -435,9 +435,9 @@ def _resolve_roi(
                 (item, f"ROI mask size {mask.shape} does not match the mammogram's {full_shape}")
             )
             return None
-        from keras_mia.preprocessing.mammogram import _resize
+        from keras_mia.preprocessing import resize_image
 
-        mask = _resize(mask.astype(np.float32), *full_shape, order=0) > 0.5
+        mask = resize_image(mask.astype(np.float32), *full_shape, order=0) > 0.5
         result.notes.append(
             f"{item}: ROI mask {mask_image.shape} resized to the mammogram's {tuple(full_shape)}"
         )

@@ -25,6 +25,7 @@ from keras_mia.preprocessing.intensity import to_uint16
 
 __all__ = [
     "SHEN_IMAGE_SIZE",
+    "resize_image",
     "SEED_SCALE",
     "Placement",
     "PreparedMammogram",
@@ -205,8 +206,21 @@ def placement(
     return Placement(source, out, (new_h, new_w), (pad_top, pad_left), (crop_top, crop_left))
 
 
-def _resize(image: np.ndarray, new_h: int, new_w: int, order: int) -> np.ndarray:
-    """Resizes a 2-D array with Pillow (float32 mode); antialiased when shrinking."""
+def resize_image(image: np.ndarray, new_h: int, new_w: int, order: int = 1) -> np.ndarray:
+    """Resizes a 2-D array to ``new_h x new_w`` with Pillow (float32 mode).
+
+    The one resampler of the mammogram preparation: ``prepare``, the deployed path and the
+    heatmaps' rescaling share it, so their pixels agree exactly.
+
+    Args:
+        image: 2-D array.
+        new_h: output height.
+        new_w: output width.
+        order: 1 for bilinear (antialiased when shrinking), 0 for nearest.
+
+    Returns:
+        float32 array of shape ``(new_h, new_w)`` (a copy, also when the size is unchanged).
+    """
     from PIL import Image
 
     if image.shape == (new_h, new_w):
@@ -286,7 +300,7 @@ def apply_placement(
         raise ValueError(f"order must be 0 (nearest) or 1 (bilinear). Received: order={order!r}")
     out_h, out_w = where.output_shape
     (crop_top, crop_left), (pad_top, pad_left) = where.crop, where.offset
-    resized = _resize(image, *where.resized_shape, order)
+    resized = resize_image(image, *where.resized_shape, order)
     if where.resized_shape == where.output_shape and where.offset == (0, 0):
         return resized
     resized = resized[crop_top : crop_top + out_h, crop_left : crop_left + out_w]

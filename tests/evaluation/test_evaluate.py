@@ -186,15 +186,19 @@ def _write_segmentation_data(folder):
     return write_manifest(folder / "manifest.csv", rows)
 
 
-def test_segmentation_pixel_and_image_level(tmp_path):
-    manifest = _write_segmentation_data(tmp_path / "data")
+def _lesion_detector_run(tmp_path, manifest, bootstrap: int):
+    """A mammo_dense run whose model finds exactly the bright lesions of the data above."""
     overrides = [f"manifest={manifest}", "data.image_size=[32,32]", "data.augment.crop=null",
-                 "data.batch_size=4", "evaluation.bootstrap=50"]
+                 "data.batch_size=4", f"evaluation.bootstrap={bootstrap}"]
     inputs = keras.Input((None, None, 1))
     # Logits 20 * x: positive exactly where the normalised intensity is above 0 (lesions).
     outputs = keras.layers.Conv2D(1, 1, kernel_initializer=keras.initializers.Constant(20.0),
                                   name="logits")(inputs)
-    run = _make_run(tmp_path, "mammo_dense", overrides, keras.Model(inputs, outputs))
+    return _make_run(tmp_path, "mammo_dense", overrides, keras.Model(inputs, outputs))
+
+
+def test_segmentation_pixel_and_image_level(tmp_path):
+    run = _lesion_detector_run(tmp_path, _write_segmentation_data(tmp_path / "data"), 50)
     metrics = evaluate_run(run, verbose=False)
     pixel = metrics["pixel_level"]
     assert pixel["fp"] == 0 and pixel["fn"] == 0
@@ -284,13 +288,7 @@ def _write_label_truth_data(folder):
 
 
 def test_segmentation_truth_comes_from_labels_not_masks(tmp_path):
-    manifest = _write_label_truth_data(tmp_path / "data")
-    overrides = [f"manifest={manifest}", "data.image_size=[32,32]", "data.augment.crop=null",
-                 "data.batch_size=4", "evaluation.bootstrap=20"]
-    inputs = keras.Input((None, None, 1))
-    outputs = keras.layers.Conv2D(1, 1, kernel_initializer=keras.initializers.Constant(20.0),
-                                  name="logits")(inputs)
-    run = _make_run(tmp_path, "mammo_dense", overrides, keras.Model(inputs, outputs))
+    run = _lesion_detector_run(tmp_path, _write_label_truth_data(tmp_path / "data"), 20)
     with pytest.warns(UserWarning, match=r"mask.any\(\): scan4.png$"):
         metrics = evaluate_run(run, verbose=False, write_plots=False)
     image = metrics["image_level"]
