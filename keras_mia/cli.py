@@ -1,19 +1,31 @@
 """The ``keras-mia`` command line (the stable interface of SPEC section 2).
 
-Heavy imports (TensorFlow, Keras) happen inside each command, so ``--help`` is instant.
+Heavy imports (TensorFlow, Keras) happen inside each command, after the checks that need
+neither, so ``--help`` is instant and a mistake is reported before TensorFlow starts.
+
+Errors: one boundary, :func:`main`, turns every expected error (``keras_mia.errors``:
+a ``UserError``, a configuration, manifest or image-read error, a ``ValueError`` or missing
+file raised by this package, a full disk, a read-only or forbidden folder) into one line,
+``keras-mia CMD: error: MESSAGE``, on stderr and exit status 2. Anything else is a bug and
+keeps its traceback. ``--debug`` prints the traceback of every error and lets TensorFlow's
+start-up logging through.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.abc
+import logging
 import os
 import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
 
-__all__ = ["main", "build_parser"]
+from keras_mia.errors import CommandError, UserError, user_message
 
-
-class CommandError(Exception):
-    """An error the user can fix; printed as one line, exit code 2."""
+__all__ = ["main", "build_parser", "CommandError", "UserError"]
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -55,9 +67,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise CommandError(
             f"--config {args.config} is a '{config.name}' run. Received: recipe={args.recipe}"
         )
+    _check_output_folder(args.out, "--out", "the run folder")
     from keras_mia.training.backbone import resolve_backbone
 
     config = resolve_backbone(config)  # e.g. a missing patch_model, before TensorFlow starts
+    from keras_mia.data.checks import check_training_manifest
+
+    # Before TensorFlow starts; the engine checks again (for Python callers) and prints the
+    # warnings.
+    check_training_manifest(config)
     from keras_mia.training.engine import train
 
     train(config, args.out)
@@ -68,6 +86,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from keras_mia.recipes import load_recipe
 
     load_recipe(args.recipe, list(args.set or []))  # configuration errors before TensorFlow
+    if args.out is not None:
+        _check_output_folder(args.out, "--out", "the demo folder")
     from keras_mia.demo import run_demo
 
     run_demo(args.recipe, args.out, overrides=list(args.set or []))
@@ -79,63 +99,81 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     names = list(_PREPARE_OPTIONS) + ["segment", "label_test_by_name"]
     options = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
-    try:
-        report = prepare(args.dataset, args.src, args.out, **options)
-    except (ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err)) from None
+    report = prepare(args.dataset, args.src, args.out, **options)
     print(f"Next: keras-mia validate {report.out_dir}/manifest.csv")
     return 0
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
-    from keras_mia.evaluation.evaluate import evaluate_run
-
     overrides = list(args.set or [])
     for key, value in (("threshold_rule", args.threshold_rule),
                        ("target_sensitivity", args.target_sensitivity),
                        ("bootstrap", args.bootstrap)):
         if value is not None:
             overrides.append(f"evaluation.{key}={value}")
-    try:
-        evaluate_run(args.run_dir, args.manifest, args.split, batch_size=args.batch_size,
-                     write_plots=not args.no_plots, heatmap_images=args.heatmap_image or (),
-                     overrides=overrides)
-    except (ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err)) from None
+    _check_run_folder(args.run_dir)
+    from keras_mia.evaluation.evaluate import evaluate_run
+
+    evaluate_run(args.run_dir, args.manifest, args.split, batch_size=args.batch_size,
+                 write_plots=not args.no_plots, heatmap_images=args.heatmap_image or (),
+                 overrides=overrides)
     return 0
 
 
 def _cmd_probe_aspect(args: argparse.Namespace) -> int:
+    _check_run_folder(args.run_dir)
     from keras_mia.evaluation.aspect_probe import probe_aspect
 
     splits = [s.strip() for s in args.splits.split(",") if s.strip()]
-    try:
-        probe_aspect(args.run_dir, args.manifest, splits, batch_size=args.batch_size)
-    except (ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err)) from None
+    probe_aspect(args.run_dir, args.manifest, splits, batch_size=args.batch_size)
     return 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    _check_run_folder(args.run_dir)
+    if args.out is not None:
+        _check_output_folder(args.out, "--out", "the SavedModel folder")
     from keras_mia.export.saved_model import export_run
 
-    try:
-        out = export_run(args.run_dir, args.out, threshold=args.threshold)
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
-        raise CommandError(str(err)) from None
+    out = export_run(args.run_dir, args.out, threshold=args.threshold)
     print(f"Next: keras-mia predict {out} IMAGES...")
     return 0
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    if args.out is not None and os.path.isdir(args.out):
+        raise CommandError(
+            f"--out {args.out} is a folder; --out takes the CSV file to write, e.g. "
+            f"--out {os.path.join(args.out, 'predictions.csv')}"
+        )
+    if not os.path.isfile(os.path.join(args.model_dir, "saved_model.pb")):
+        raise CommandError(
+            f"{args.model_dir}: no saved_model.pb; MODEL_DIR must be a folder written by "
+            "`keras-mia export RUN_DIR`"
+        )
     from keras_mia.export.predict import predict_files
 
-    try:
-        _, failures = predict_files(args.model_dir, args.inputs, args.out, args.heatmap,
-                                    heatmap_stride=args.stride, prepared=args.prepared)
-    except (ValueError, FileNotFoundError) as err:
-        raise CommandError(str(err)) from None
+    _, failures = predict_files(args.model_dir, args.inputs, args.out, args.heatmap,
+                                heatmap_stride=args.stride, prepared=args.prepared)
     return 1 if failures else 0
+
+
+def _check_run_folder(run_dir: str) -> None:
+    """Refuses a RUN_DIR without a run's config.yaml before TensorFlow starts."""
+    config = os.path.join(run_dir, "config.yaml")
+    if not os.path.isfile(config):
+        raise CommandError(
+            f"{config}: not found; is {run_dir} a run folder written by `keras-mia train`?"
+        )
+
+
+def _check_output_folder(path: str, flag: str, what: str) -> None:
+    """Refuses an output folder argument that names an existing file, before any work."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise CommandError(
+            f"{flag} {path} is an existing file, but {flag} names {what} to write. Choose a "
+            "new folder name (or move the file away)"
+        )
 
 
 # flag -> (type or action, help); each reaches keras_mia.datasets.prepare as a keyword.
@@ -148,8 +186,8 @@ _PREPARE_OPTIONS: dict[str, tuple[object, str]] = {
                    "native 1024x1024 for mias)"),
     "scale": (float, "cbis-ddsm: resize each scan to this fraction of its size instead "
                      "(Scuccimarra: 0.66)"),
-    "roi_crops": (int, "cbis-ddsm: also write SxS crops centred on each ROI (seed: 845 at "
-                       "--scale 0.66)"),
+    "roi_crops": (int, "cbis-ddsm, mias: also write SxS crops centred on each ROI (seed: 845 "
+                       "at --scale 0.66; mias: 480)"),
     "patches": (str, "cbis-ddsm, mias: also write Shen's patch set 's' or 's10'"),
     "patch_size": (int, "cbis-ddsm, mias: patch size in pixels (default 224)"),
     "val_fraction": (float, "cbis-ddsm, dbc, mias --split auto: fraction of patients for "
@@ -177,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="keras-mia",
         description="Reproduce classic medical-image deep-learning systems with Keras 3.",
     )
+    parser.add_argument("--debug", action="store_true", help=_DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser(
@@ -363,22 +402,167 @@ def build_parser() -> argparse.ArgumentParser:
                    "prepare them again (mammography models prepare raw files as their "
                    "training data was prepared)")
     p.set_defaults(func=_cmd_predict)
+    for command in sub.choices.values():
+        # Also accepted after the command; SUPPRESS keeps a `keras-mia --debug CMD` intact.
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                             help=_DEBUG_HELP)
     return parser
 
 
+_DEBUG_HELP = ("show the traceback of every error and TensorFlow's start-up logging "
+               "(by default a mistake is one line, exit 2)")
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs the command line; returns the process exit code."""
-    # TensorFlow's C++ start-up chatter (CUDA probing, CPU features) hides the real output.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Runs the command line; returns the process exit code.
+
+    Expected errors (see ``keras_mia.errors.user_message``) are printed as one line,
+    ``keras-mia CMD: error: MESSAGE``, on stderr and give exit code 2; with ``--debug`` their
+    traceback is printed first. Unexpected errors propagate with their traceback.
+
+    Args:
+        argv: the arguments after the program name (default: ``sys.argv[1:]``).
+
+    Returns:
+        0 on success, 1 when a command found problems (``validate``, ``predict``), 2 on an
+        expected error, 130 when interrupted (Ctrl-C).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    from keras_mia.utils.typed_config import ConfigError
-
+    debug = bool(getattr(args, "debug", False))
+    if not debug:
+        _quiet_tensorflow_logging()
     try:
-        return int(args.func(args) or 0)
-    except (CommandError, ConfigError) as err:
-        print(f"keras-mia {args.command}: error: {err}", file=sys.stderr)
+        with _quiet_tensorflow_start(enabled=not debug):
+            return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print(f"keras-mia {args.command}: interrupted", file=sys.stderr, flush=True)
+        return 130
+    except Exception as err:
+        message = user_message(err, output=_output_of(args))
+        if message is None:
+            raise
+        if debug:
+            traceback.print_exc()
+        print(f"keras-mia {args.command}: error: {message}", file=sys.stderr, flush=True)
         return 2
+
+
+def _output_of(args: argparse.Namespace) -> str | None:
+    """The file or folder a command writes, named by a full-disk error that has no path."""
+    for name in ("out", "out_dir", "run_dir"):
+        value = getattr(args, name, None)
+        if value:
+            return value
+    return None
+
+
+def _quiet_tensorflow_logging() -> None:
+    """Keeps TensorFlow's informational logging off the terminal (unless set otherwise)."""
+    # 3: C++ errors too, e.g. "failed call to cuInit" on a machine without a GPU, which is
+    # no error for a CPU run. An explicit TF_CPP_MIN_LOG_LEVEL in the environment wins.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+@contextlib.contextmanager
+def _quiet_tensorflow_start(enabled: bool = True) -> Iterator[None]:
+    """Silences what TensorFlow's C++ libraries print while ``import tensorflow`` runs.
+
+    Those lines (``cudart_stub``, ``absl::InitializeLog``, CPU-feature and oneDNN notices)
+    are written to file descriptor 2 before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, so
+    only redirecting the descriptor keeps them from burying a command's own message. They
+    are replayed if the import fails. Nothing is done when TensorFlow is already imported.
+
+    Args:
+        enabled: ``False`` (``--debug``) does nothing.
+    """
+    if not enabled or "tensorflow" in sys.modules:
+        yield
+        return
+    finder = _QuietImportFinder()
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(finder)
+
+
+class _QuietImportFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` as the other finders do, with a loader that runs it quietly."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "tensorflow":
+            return None
+        for finder in sys.meta_path:
+            find = getattr(finder, "find_spec", None)
+            if finder is self or find is None:
+                continue
+            spec = find(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is not None and hasattr(spec.loader, "exec_module"):
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    """Runs another loader's ``exec_module`` with file descriptor 2 redirected."""
+
+    def __init__(self, loader):
+        self._loader = loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module):
+        try:
+            with _stderr_descriptor_captured():
+                self._loader.exec_module(module)
+        finally:
+            # The module keeps its real loader (resource readers, reloads).
+            module.__loader__ = self._loader
+            if getattr(module, "__spec__", None) is not None:
+                module.__spec__.loader = self._loader
+
+
+@contextlib.contextmanager
+def _stderr_descriptor_captured() -> Iterator[None]:
+    """Sends file descriptor 2 to a temporary file; replays it if the block raises."""
+    _flush_stderr()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no descriptor 2 (a detached process): nothing to quiet
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        failed = True
+        try:
+            yield
+            failed = False
+        finally:
+            _flush_stderr()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if failed:
+                sink.seek(0)
+                captured = sink.read().decode("utf-8", errors="replace")
+                if captured and sys.stderr is not None:
+                    sys.stderr.write(captured)
+
+
+def _flush_stderr() -> None:
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        sys.stderr.flush()
 
 
 if __name__ == "__main__":

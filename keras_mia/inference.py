@@ -24,7 +24,10 @@
 - **Warnings, by file and reason**, for input a mammography model cannot have been meant
   for: a colour image (a photograph), a thumbnail (smaller than the prepared mammograms, so
   it would be enlarged), a DICOM file whose Modality is not ``MG`` or that holds "For
-  Processing" detector data, a whole image fed to a patch classifier; and once per model,
+  Processing" detector data, a whole image fed to a patch classifier, a file whose pixels
+  are of another size than the training scans' (a 200 micron mini-MIAS film given to a model
+  prepared from CBIS-DDSM scans at 0.66, or a DICOM whose pixel spacing says so); and once
+  per model,
   a mammography model whose training data had no preparation record (files are then
   scored as read). They are returned with each prediction and, unless ``warn=False``,
   emitted as :class:`InputWarning`.
@@ -46,7 +49,11 @@ import numpy as np
 
 from keras_mia.io.files import is_image_file
 from keras_mia.preprocessing.mammogram import PreparedMammogram, placement
-from keras_mia.preprocessing.record import MammogramPreparation
+from keras_mia.preprocessing.record import (
+    PIXEL_SIZE_TOLERANCE,
+    SOURCE_PIXEL_MM,
+    MammogramPreparation,
+)
 
 __all__ = [
     "InferenceModel",
@@ -317,7 +324,10 @@ class InferenceModel:
 
         path = Path(path)
         image = read_image(path)
-        notes = _file_warnings(path, detect_format(path)) if self.mammography else []
+        fmt = detect_format(path)
+        notes = _file_warnings(path, fmt) if self.mammography else []
+        if self.mammography and not prepared:
+            notes += _pixel_size_warnings(path, fmt, image.shape, self.preparation)
         return self._input(image, source_range(path, image), str(path), notes, heatmap,
                            prepared)
 
@@ -389,34 +399,53 @@ class InferenceModel:
             if record.kind == "mammogram":
                 result.image = whole
             if heatmap:
-                result.whole = self._at_window_scale(whole, notes)
+                result.whole = self._at_window_scale(whole)
         elif heatmap:
-            result.whole = self._at_window_scale(result.image, notes)
+            result.whole = self._at_window_scale(result.image)
         self._emit(name, notes)
         return result
 
-    def _at_window_scale(self, whole: np.ndarray, notes: list[str]) -> np.ndarray:
-        """The whole image at the scale the patch classifier saw its patches.
+    @property
+    def heatmap_scale(self) -> float:
+        """The factor a whole image is resized by before the patch window slides over it.
 
         A patch run trained at ``data.image_size`` smaller (or larger) than the patches it was
         cut as (``patch_size`` in the training data's preparation record: 224 patches shrunk
         to 56, say) saw its patches at ``window / patch_size`` of the prepared image's scale;
         sliding its window over the unscaled image would show it lesions 4x their trained size.
         """
-        from keras_mia.preprocessing import resize_image
-
         record = self.preparation
         size = None if record is None else record.patch_size
         if not size or int(size) == self.window[0]:
+            return 1.0
+        return self.window[0] / int(size)
+
+    @property
+    def heatmap_note(self) -> str | None:
+        """One line for the user saying how heatmaps rescale images (``None``: they do not).
+
+        It holds for every file of this model, so it is a note about the model, printed once,
+        not a warning about any file."""
+        factor = self.heatmap_scale
+        if factor == 1.0:
+            return None
+        size = self.preparation.patch_size
+        return (
+            f"heatmap: the patches were cut at {size}x{size} and seen by the model at "
+            f"{self.window[0]}x{self.window[1]}, so each image is resized by {factor:.3g} "
+            "before the window slides over it"
+        )
+
+    def _at_window_scale(self, whole: np.ndarray) -> np.ndarray:
+        """The whole image at the scale the patch classifier saw its patches
+        (:attr:`heatmap_scale`)."""
+        from keras_mia.preprocessing import resize_image
+
+        factor = self.heatmap_scale
+        if factor == 1.0:
             return whole
-        factor = self.window[0] / int(size)
         height = max(1, round(whole.shape[0] * factor))
         width = max(1, round(whole.shape[1] * factor))
-        notes.append(
-            f"heatmap: the patches were cut at {size}x{size} and seen by the model at "
-            f"{self.window[0]}x{self.window[1]}, so the image is resized by {factor:.3g} to "
-            f"{height}x{width} before the window slides over it"
-        )
         return resize_image(whole, height, width, order=1)
 
     # ------------------------------------------------------------------ predictions
@@ -556,6 +585,50 @@ def _file_warnings(path: Path, fmt: str) -> list[str]:
     except Exception:  # noqa: BLE001 - read_image has read it; no colour check is possible
         return []
     return [_COLOUR_REASON.format(kind=mode)] if _coloured(rgb, 255.0) else []
+
+
+def _source_pixel_mm(path: Path, fmt: str, shape) -> tuple[float, str] | None:
+    """The file's pixel size in mm and how it is known, or ``None`` when nothing says."""
+    if fmt == "pgm" and tuple(shape[:2]) == (1024, 1024):
+        return SOURCE_PIXEL_MM["mias"], "a 1024x1024 PGM: a mini-MIAS film"
+    if fmt == "dicom":
+        import pydicom
+
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=True)
+        for keyword in ("ImagerPixelSpacing", "PixelSpacing"):
+            spacing = ds.get(keyword)
+            try:
+                value = float(spacing[0])
+            except (TypeError, ValueError, IndexError):
+                continue
+            if value > 0:
+                return value, f"DICOM {keyword} {value:g} mm"
+    return None
+
+
+def _pixel_size_warnings(path: Path, fmt: str, shape,
+                         record: MammogramPreparation | None) -> list[str]:
+    """A file whose pixels differ in size from the training scans' (same preparation, so
+    lesions reach the model at another size than it learned)."""
+    if record is None or record.kind != "mammogram" or record.dataset not in SOURCE_PIXEL_MM:
+        return []
+    known = _source_pixel_mm(path, fmt, shape)
+    if known is None:
+        return []
+    pixel_mm, how = known
+    # The raw file is prepared with the record, so its pixel becomes pixel_mm / scale too:
+    # comparing the sources is comparing what the model sees.
+    trained_mm = SOURCE_PIXEL_MM[record.dataset]
+    ratio = pixel_mm / trained_mm
+    if 1 / PIXEL_SIZE_TOLERANCE <= ratio <= PIXEL_SIZE_TOLERANCE:
+        return []
+    return [
+        f"pixels of about {pixel_mm * 1000:.0f} microns ({how}), but the model's training "
+        f"images were {record.dataset} scans of about {trained_mm * 1000:.0f} microns prepared "
+        f"as '{record.describe()}': lesions reach the model {ratio:.1f}x "
+        f"{'smaller' if ratio > 1 else 'larger'} than it learned them; resample the file to "
+        f"the training scans' pixel size, prepare it as they were and pass --prepared"
+    ]
 
 
 def _thumbnail(shape, minimum, record: MammogramPreparation | None) -> list[str]:

@@ -141,3 +141,29 @@ def test_a_thumbnail_is_warned_about_and_an_empty_image_refused(model, setup, tm
     assert predictions == []
     assert failures == [{"path": str(tmp_path / "blank.png"),
                          "error": "no breast found (a constant image)"}]
+
+
+def test_a_file_with_other_pixel_sizes_than_the_training_scans_is_warned_about(
+        model, setup, tmp_path):
+    # A mini-MIAS film (1024x1024 PGM, 200 micron pixels) given to a model whose training
+    # images were CBIS-DDSM scans (42-50 microns): its lesions would be ~4x too small.
+    film = np.zeros((1024, 1024), np.uint8)
+    film[200:800, :500] = 180
+    Image.fromarray(film).save(tmp_path / "mdb001.pgm")
+    warned = " | ".join(model.predict_file(tmp_path / "mdb001.pgm").warnings)
+    assert "pixels of about 200 microns (a 1024x1024 PGM: a mini-MIAS film)" in warned
+    assert "cbis_ddsm scans of about 46 microns" in warned and "4.3x smaller" in warned
+    # A DICOM's pixel spacing says the same; one near the training scans' is not warned.
+    pixels = pydicom.dcmread(_twelve_bit(setup)[1]).pixel_array
+    common = dict(sop_uid="1.2.3.4", patient_id="p", study_uid="1.2.3", series_uid="1.2.3.5",
+                  series_description="x", bits_stored=12, modality="MG")
+    write_slice(tmp_path / "coarse.dcm", pixels, extra={"ImagerPixelSpacing": [0.1, 0.1]},
+                **common)
+    write_slice(tmp_path / "fine.dcm", pixels, extra={"ImagerPixelSpacing": [0.05, 0.05]},
+                **common)
+    assert "DICOM ImagerPixelSpacing 0.1 mm" in " | ".join(
+        model.predict_file(tmp_path / "coarse.dcm").warnings)
+    assert not any("microns" in w for w in model.predict_file(tmp_path / "fine.dcm").warnings)
+    # A prepared file is taken as it is.
+    assert not any("microns" in w for w in model.predict_file(
+        tmp_path / "mdb001.pgm", prepared=True).warnings)

@@ -11,6 +11,17 @@ gives 0..255, a 16-bit PNG 0..65535. Colour images are converted to grey with th
 out as float32 ``[H, W]`` of 0 and 1: any non-zero value in any colour channel is 1 (CBIS-DDSM
 masks are 0/255, sometimes stored as RGB).
 
+Every decoder refuses a file holding more pixels than ``keras_mia.io.max_pixels()`` (read
+when the graph is built) before it decodes: the TensorFlow decoders from the PNG/JPEG/BMP
+header, in the graph, with an error that names the file; ``read_image`` from the file's own
+header. Errors from ``read_image`` name the file too. A file that is corrupt inside its
+compressed data can still fail in TensorFlow's own decoder without its name: run
+``keras_mia.data.validate.check_files`` before training (the training engine does) to find
+such files and list them by manifest row.
+
+A PNG or JPEG that does not end as a complete file does (IEND chunk, end-of-image marker) is
+decoded by ``read_image`` instead, which names the file when it is cut short.
+
 The decoder is chosen from the file name's extension (see :func:`image_format`), once per
 file in Python; a ``.png``/``.jpg``/``.bmp`` file whose bytes lack that format's signature
 falls back to ``read_image``, which detects the format from the content (and raises an
@@ -19,6 +30,7 @@ error naming the file if it is no image at all).
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +49,8 @@ __all__ = [
 FORMATS: tuple[str, ...] = ("png", "jpeg", "bmp", "other")
 _EXTENSIONS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".bmp": "bmp"}
 _MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff", "bmp": b"BM"}
+# How a complete file ends: PNG's IEND chunk (type and CRC), JPEG's end-of-image marker.
+_END = {"png": b"IEND\xaeB`\x82", "jpeg": b"\xff\xd9"}
 # ITU-R 601-2 luma, the weights Pillow's convert("L") and tf.image.rgb_to_grayscale use.
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -72,13 +86,18 @@ def read_image_numpy(path: bytes | str) -> np.ndarray:
         keras_mia.io.ImageReadError: the file cannot be read (the message names it).
         ValueError: the reader returned something that is not a 2-D image.
     """
-    from keras_mia.io import read_image
+    from keras_mia.io import ImageReadError, read_image
 
     if isinstance(path, np.ndarray):  # eager tf.numpy_function passes a 0-d object array
         path = path.item()
     if isinstance(path, bytes):
-        path = path.decode("utf-8")
-    image = np.asarray(read_image(path), dtype=np.float32)
+        path = os.fsdecode(path)
+    try:
+        image = np.asarray(read_image(path), dtype=np.float32)
+    except ImageReadError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - TensorFlow would drop everything but the text
+        raise ImageReadError(path, f"{type(exc).__name__}: {exc}") from exc
     if image.ndim != 2:
         raise ValueError(
             f"{path}: expected a single-channel (H, W) image from read_image. "
@@ -136,10 +155,62 @@ def _native_or_other(path, fmt, decode_contents, reduce_channels):
     contents = tf.io.read_file(path)
     magic = _MAGIC[fmt]
     native = tf.equal(tf.strings.substr(contents, 0, len(magic)), magic)
-    return tf.cond(
-        native,
-        lambda: decode_contents(contents, path, reduce_channels),
-        lambda: _decode_other(path, reduce_channels),
+    if fmt in _END:
+        # TensorFlow's decoders fail on a file cut short without naming it; read_image
+        # names it (and still decodes a complete file with trailing bytes after its end).
+        native = tf.logical_and(native, tf.equal(_tail(contents, len(_END[fmt])), _END[fmt]))
+
+    def decode_native():
+        with tf.control_dependencies([_check_size(contents, path, fmt)]):
+            return decode_contents(tf.identity(contents), path, reduce_channels)
+
+    return tf.cond(native, decode_native, lambda: _decode_other(path, reduce_channels))
+
+
+def _tail(contents, n):
+    """The last ``n`` bytes, zero-padded in front when the file is shorter."""
+    length = tf.strings.length(contents)
+    last = tf.strings.substr(contents, tf.maximum(length - n, 0), n)
+    joined = tf.strings.join([b"\0" * n, last])
+    return tf.strings.substr(joined, tf.strings.length(joined) - n, n)
+
+
+def _head(contents):
+    """The first 32 bytes, zero-padded: a file cut inside its header must not make the
+    header reads fail (the decoder then reports it)."""
+    return tf.strings.substr(
+        tf.strings.join([tf.strings.substr(contents, 0, 32), b"\0" * 32]), 0, 32
+    )
+
+
+def _header_size(contents, fmt):
+    """(height, width) as int64 from a PNG/JPEG/BMP header, without decoding pixels."""
+    head = _head(contents)
+    if fmt == "png":
+        # IHDR: width and height, big-endian uint32, at bytes 16 and 20.
+        raw = tf.cast(tf.io.decode_raw(tf.strings.substr(head, 16, 8), tf.uint8), tf.int64)
+        width = raw[0] * 2**24 + raw[1] * 2**16 + raw[2] * 2**8 + raw[3]
+        height = raw[4] * 2**24 + raw[5] * 2**16 + raw[6] * 2**8 + raw[7]
+        return height, width
+    if fmt == "jpeg":
+        shape = tf.cast(tf.io.extract_jpeg_shape(contents), tf.int64)
+        return shape[0], shape[1]
+    # BMP with a BITMAPINFOHEADER or later: int32 width and height (negative: top-down).
+    raw = tf.io.decode_raw(tf.strings.substr(head, 18, 8), tf.int32, little_endian=True)
+    return tf.abs(tf.cast(raw[1], tf.int64)), tf.abs(tf.cast(raw[0], tf.int64))
+
+
+def _check_size(contents, path, fmt):
+    """An assertion that the header's pixel count is within the cap; names the file."""
+    from keras_mia.io.limits import ENV_VAR, max_pixels
+
+    cap = max_pixels()
+    height, width = _header_size(contents, fmt)
+    return tf.debugging.Assert(
+        height * width <= cap,
+        ["Cannot read image", path, f"image too large: {fmt.upper()} header says height x width",
+         height, width, f"which exceeds the cap of {cap} pixels (raise it with {ENV_VAR} if "
+         "the file is genuine)"],
     )
 
 
@@ -147,19 +218,15 @@ def _png_contents(contents, path, reduce_channels):
     # IHDR's bit-depth byte is at offset 24 (8-byte signature, chunk length, "IHDR", width,
     # height). decode_png(dtype=uint16) would scale an 8-bit file by 257, so pick the dtype
     # from the header to keep the file's own values.
-    bit_depth = tf.io.decode_raw(tf.strings.substr(contents, 24, 1), tf.uint8)[0]
+    bit_depth = tf.io.decode_raw(tf.strings.substr(_head(contents), 24, 1), tf.uint8)[0]
     return tf.switch_case(
         tf.cast(bit_depth >= 8, tf.int32) + tf.cast(bit_depth >= 16, tf.int32),
         [
             # 1/2/4-bit grey: libpng stretches these to 0..255, read_image keeps bilevel
             # images as 0/1; use read_image so both paths agree.
             lambda: _decode_other(path, reduce_channels),
-            lambda: reduce_channels(
-                tf.cast(tf.io.decode_png(contents, channels=0, dtype=tf.uint8), tf.float32)
-            ),
-            lambda: reduce_channels(
-                tf.cast(tf.io.decode_png(contents, channels=0, dtype=tf.uint16), tf.float32)
-            ),
+            lambda: reduce_channels(tf.io.decode_png(contents, channels=0, dtype=tf.uint8)),
+            lambda: reduce_channels(tf.io.decode_png(contents, channels=0, dtype=tf.uint16)),
         ],
     )
 
@@ -168,11 +235,11 @@ def _jpeg_contents(contents, path, reduce_channels):
     # TensorFlow's default IDCT is libjpeg's fast integer one (off by up to ~4 grey levels);
     # the accurate one matches Pillow, i.e. keras_mia.io.read_image.
     image = tf.io.decode_jpeg(contents, channels=0, dct_method="INTEGER_ACCURATE")
-    return reduce_channels(tf.cast(image, tf.float32))
+    return reduce_channels(image)
 
 
 def _bmp_contents(contents, path, reduce_channels):
-    return reduce_channels(tf.cast(tf.io.decode_bmp(contents, channels=0), tf.float32))
+    return reduce_channels(tf.io.decode_bmp(contents, channels=0))
 
 
 def _decode_png(path, reduce_channels):
@@ -211,14 +278,16 @@ def _colour(image):
 
 
 def _to_grey(image):
-    colour, is_rgb = _colour(image)
-    return tf.cond(
-        is_rgb,
-        lambda: tf.tensordot(colour, tf.constant(_LUMA, tf.float32), axes=[[-1], [0]]),
-        lambda: colour[..., 0],
-    )
+    # Channel by channel from the decoded integers: no float32 copy of all three channels.
+    _, is_rgb = _colour(image)
+
+    def luma():
+        terms = [tf.cast(image[..., i], tf.float32) * weight for i, weight in enumerate(_LUMA)]
+        return terms[0] + terms[1] + terms[2]
+
+    return tf.cond(is_rgb, luma, lambda: tf.cast(image[..., 0], tf.float32))
 
 
 def _max_channel(image):
     colour, _ = _colour(image)
-    return tf.reduce_max(colour, axis=-1)
+    return tf.cast(tf.reduce_max(colour, axis=-1), tf.float32)

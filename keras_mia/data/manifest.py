@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import csv
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from keras_mia.data.schema import ALL_COLUMNS, REQUIRED_COLUMNS, SPLITS
+from keras_mia.utils.atomic import atomic_path
 
 __all__ = ["Manifest", "ManifestError", "write_manifest", "parse_manifest", "PATH_COLUMNS"]
 
@@ -299,17 +299,11 @@ def write_manifest(
             record.append(text)
         lines.append(record)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f, lineterminator="\n")
             writer.writerow(columns)
             writer.writerows(lines)
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
     return path
 
 

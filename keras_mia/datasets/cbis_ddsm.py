@@ -96,7 +96,7 @@ from keras_mia.datasets.report import PrepareReport
 from keras_mia.io.files import is_image_file
 
 __all__ = [
-    "prepare_cbis_ddsm", "read_case_descriptions", "roi_crop_window", "Abnormality", "CASE_PATTERN",
+    "prepare_cbis_ddsm", "read_case_descriptions", "Abnormality", "CASE_PATTERN",
 ]
 
 DATASET = "cbis_ddsm"
@@ -629,7 +629,7 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
         )
 
     if task.roi_crops:
-        _write_roi_crops(task, result, image16, merged, rois, tags, name)
+        _write_roi_crops(task, result, image16, rois, tags, name)
 
     if task.patches:
         rng = np.random.default_rng([task.seed, zlib.crc32(task.case.encode("utf-8"))])
@@ -671,29 +671,6 @@ def _process_scan(task: _ScanTask) -> _ScanResult:
     return result
 
 
-def roi_crop_window(
-    roi: np.ndarray, size: int, image_shape: tuple[int, int]
-) -> tuple[int, int]:
-    """Top-left corner of the ``size x size`` crop centred on a ROI, kept inside the image.
-
-    Args:
-        roi: bool mask of the ROI (non-empty), in the prepared image.
-        size: crop side in pixels.
-        image_shape: ``(height, width)`` of the prepared image.
-
-    Returns:
-        ``(top, left)``: the crop is centred on the ROI's bounding box, then shifted so that it
-        lies inside the image (at 0 along an axis shorter than ``size``).
-    """
-    rows, cols = np.nonzero(roi)
-    corner = []
-    for low, high, extent in ((rows.min(), rows.max(), image_shape[0]),
-                              (cols.min(), cols.max(), image_shape[1])):
-        start = (int(low) + int(high) + 1) // 2 - size // 2
-        corner.append(min(max(start, 0), max(extent - size, 0)))
-    return corner[0], corner[1]
-
-
 def _image_row(task, image_path: Path, mask_path: Path, abnormality: str,
                pathology: str) -> dict[str, str]:
     """The manifest row of an image written for ``task``'s scan (whole image or ROI crop)."""
@@ -713,38 +690,32 @@ def _image_row(task, image_path: Path, mask_path: Path, abnormality: str,
     }
 
 
-def _crop_padded(image: np.ndarray, top: int, left: int, size: int) -> np.ndarray:
-    """``image[top:top+size, left:left+size]``, zero-padded at the bottom/right to size."""
-    piece = image[top : top + size, left : left + size]
-    out = np.zeros((size, size), dtype=image.dtype)
-    out[: piece.shape[0], : piece.shape[1]] = piece
-    return out
-
-
-def _write_roi_crops(task, result, image16, merged, rois, tags, name) -> None:
+def _write_roi_crops(task, result, image16, rois, tags, name) -> None:
     """Scuccimarra's second set: one ``S x S`` crop per ROI, centred on it (see the module
-    docstring); its mask is the merged mask, so every ROI the crop shows is labelled."""
+    docstring and ``keras_mia.preprocessing.roi_crops``); its mask is the merged mask, so
+    every ROI the crop shows is labelled."""
+    from keras_mia.preprocessing.roi_crops import roi_crops
+
     size = int(task.roi_crops)
     folder = task.out_dir / f"roi_crops_{size}"
     positive, total = result.roi_crop_pixels
-    for abn, tag, roi in zip(task.abnormalities, tags, rois):
-        top, left = roi_crop_window(roi, size, image16.shape)
-        rows, cols = np.nonzero(roi)
-        extent = (int(rows.max() - rows.min()) + 1, int(cols.max() - cols.min()) + 1)
-        if max(extent) > size:
+    for abn, tag, crop in zip(task.abnormalities, tags, roi_crops(image16, rois, size)):
+        if max(crop.roi_extent) > size:
             result.notes.append(
-                f"{task.case} abnormality {abn.abnormality_id}: its ROI ({extent[0]}x{extent[1]} "
-                f"px) is larger than the {size}x{size} ROI crop, which holds its centre"
+                f"{task.case} abnormality {abn.abnormality_id}: its ROI ({crop.roi_extent[0]}x"
+                f"{crop.roi_extent[1]} px) is larger than the {size}x{size} ROI crop, which "
+                "holds its centre"
             )
-        crop_mask = _crop_padded(merged, top, left, size)
         image_path = folder / "images" / f"{name}_{tag}.png"
         mask_path = folder / "masks" / f"{name}_{tag}.png"
-        write_gray_png(image_path, _crop_padded(image16, top, left, size))
-        write_gray_png(mask_path, crop_mask.astype(np.uint8) * 255)
-        positive += int(crop_mask.sum())
-        total += crop_mask.size
+        write_gray_png(image_path, crop.image)
+        write_gray_png(mask_path, crop.mask.astype(np.uint8) * 255)
+        positive += int(crop.mask.sum())
+        total += crop.mask.size
         row = _image_row(task, image_path, mask_path, abn.abnormality_type, abn.pathology)
-        result.roi_crop_rows.append({**row, "roi": tag, "crop_top": top, "crop_left": left})
+        result.roi_crop_rows.append(
+            {**row, "roi": tag, "crop_top": crop.top, "crop_left": crop.left}
+        )
     result.roi_crop_pixels = (positive, total)
 
 
@@ -1047,8 +1018,9 @@ def _write_abnormalities(path: Path, rows: list[dict]) -> None:
         "roi_in_breast", "full_image_source", "roi_mask_source", "cropped_image_source",
         "mask_crop_swapped_in_csv", "csv_row",
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    from keras_mia.utils.atomic import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)

@@ -129,10 +129,10 @@ class PrepareReport:
 
     def write(self, path: str | Path | None = None) -> Path:
         """Writes the complete summary (every skipped item) to ``OUT/prepare_report.txt``."""
+        from keras_mia.utils.atomic import write_text_atomic
+
         path = Path(path) if path is not None else self.out_dir / REPORT_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.summary(max_items_per_reason=None) + "\n", encoding="utf-8")
-        return path
+        return write_text_atomic(path, self.summary(max_items_per_reason=None) + "\n")
 
 
 def _counter_lines(title: str, counts: Mapping) -> list[str]:

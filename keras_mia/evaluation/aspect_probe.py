@@ -38,6 +38,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from keras_mia.utils.atomic import atomic_path, write_text_atomic
+
 __all__ = [
     "VARIANTS",
     "DEFAULT_QUANTILES",
@@ -295,8 +297,7 @@ def probe_aspect(
                   "csv": str(out_dir / "aspect_probe.csv")},
     }
     _write_csv(out_dir / "aspect_probe.csv", records)
-    with open(out_dir / "aspect_probe.json", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=2)
+    write_text_atomic(out_dir / "aspect_probe.json", json.dumps(report, indent=2))
     if verbose:
         print(_summary(report))
     return report
@@ -337,7 +338,8 @@ def _write_reframed(manifest, films, typical, variants, folder: Path):
                 continue
             for variant in variants:
                 out = folder / f"{film:05d}_{variant}_{ratio:.2f}.png"
-                Image.fromarray(reframe(pixels, ratio, variant)).save(out, format="PNG")
+                with atomic_path(out) as tmp:
+                    Image.fromarray(reframe(pixels, ratio, variant)).save(tmp, format="PNG")
                 rows.append({"image_path": str(out), **common})
                 tests.append({"film": film, "image_path": str(path), "label": label,
                               "variant": variant, "ratio": ratio})
@@ -364,7 +366,7 @@ def _grouped(records, key) -> dict[str, dict[str, Any]]:
 def _write_csv(path: Path, records) -> None:
     columns = ["image_path", "label", "variant", "ratio", "original_prediction", "prediction",
                "probability", "unchanged", "correct"]
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
         for record in records:

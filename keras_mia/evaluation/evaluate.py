@@ -12,6 +12,10 @@ Writes, for ``split`` (default ``test``):
   ``heatmap_images``): the sliding-window class maps as ``<stem>.npz`` and one PNG per class.
 - ``RUN/plots/training_curves.png`` from ``history.csv``.
 
+``metrics.json`` and the summary say which epoch ``best.keras`` holds (its record, e.g.
+``best.keras: epoch 4, val_auc 0.9310``). The CSV and JSON files are written to a temporary
+name and renamed, so a kill leaves the previous file or the new one.
+
 Images go through exactly the validation/test pipeline of training
 (``keras_mia.data.pipeline.build_dataset(..., training=False)``), which yields them in
 manifest order, so row ``i`` of ``predictions.csv`` is the ``i``-th row of the split.
@@ -23,6 +27,7 @@ import csv
 import dataclasses
 import json
 import math
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Sequence
@@ -41,6 +46,7 @@ from keras_mia.evaluation.segmentation import (
 )
 from keras_mia.evaluation.thresholds import choose_threshold
 from keras_mia.training.config import positive_class_index
+from keras_mia.utils.atomic import atomic_path, write_text_atomic
 
 __all__ = ["evaluate_run", "load_run_model", "to_class_probabilities", "outputs_are_logits"]
 
@@ -107,7 +113,9 @@ def evaluate_run(
         shuffle=False,
         batch_size=batch_size or config.data.batch_size,
     )
+    scale_warning = _pixel_size_warning(run.root, loaded.path)
     model = load_run_model(run.best_model)
+    record = best_model_record(run.best_model)
     out_dir = run.eval / split
     out_dir.mkdir(parents=True, exist_ok=True)
 
@@ -115,11 +123,15 @@ def evaluate_run(
         "recipe": config.name,
         "run_dir": str(run.root),
         "model": str(run.best_model),
+        # Which epoch (and monitor value) the evaluated best.keras holds.
+        "model_record": record,
         "manifest": str(loaded.path),
         "split": split,
         "task": data.task,
         "n_images": len(rows),
         "overrides": list(overrides),
+        # E.g. a CBIS-DDSM model (0.66 scale) scored on 200 micron MIAS films.
+        "warnings": [scale_warning] if scale_warning else [],
     }
     if data.task == "segmentation":
         # Four panels per image: more than six rows stop reading at a glance.
@@ -138,11 +150,28 @@ def evaluate_run(
         )
         metrics["training_curves"] = str(curves) if curves else None
     metrics = _plain(metrics)
-    with open(out_dir / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(metrics, f, indent=2)
+    write_text_atomic(out_dir / "metrics.json", json.dumps(metrics, indent=2))
     if verbose:
         print(_summary(metrics, out_dir))
     return metrics
+
+
+def _pixel_size_warning(run_root: Path, manifest_path) -> str | None:
+    """Warns (stderr, by name) when the manifest's images are at another pixel size than the
+    run's training images, as far as their preparation records tell."""
+    from keras_mia.preprocessing import find_preparation
+    from keras_mia.preprocessing.record import pixel_size_mismatch
+
+    try:
+        trained, given = find_preparation(run_root), find_preparation(manifest_path)
+    except ValueError:  # an unreadable record: training and predict report it themselves
+        return None
+    message = pixel_size_mismatch(trained and trained[0], given and given[0])
+    if message is None:
+        return None
+    message = f"{manifest_path}: {message}"
+    print(f"keras_mia: warning: {message}", file=sys.stderr)
+    return message
 
 
 def load_run_model(path: str | Path):
@@ -161,6 +190,17 @@ def load_run_model(path: str | Path):
             f"{path}: model file not found; the run has no best model yet (train it first)."
         )
     return keras.saving.load_model(path, compile=False)
+
+
+def best_model_record(path: str | Path) -> dict[str, Any] | None:
+    """The record of which epoch a run's ``best.keras`` holds (``None``: none recorded).
+
+    Raises:
+        ValueError: the file is not a readable ``.keras`` archive.
+    """
+    from keras_mia.training.checkpoint import read_best_record
+
+    return read_best_record(path)
 
 
 def outputs_are_logits(model) -> bool:
@@ -294,7 +334,7 @@ def _evaluate_classification(model, manifest, rows, data, config, classes, split
 
 
 def _write_classification_csv(path, manifest, rows, classes, labels, probabilities, predicted):
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["image_path", "patient_id", "label", "predicted", "correct"]
                         + [f"prob_{name}" for name in classes])
@@ -385,8 +425,9 @@ def _heatmaps(model, data, classes, paths, out_dir) -> dict[str, Any]:
         heatmap = sliding_window_heatmap(model, preprocess_whole_image(raw, data), stride=stride)
         stem = Path(path).stem
         array = folder / f"{stem}.npz"
-        np.savez_compressed(array, heatmap=heatmap, stride=stride, window=[height, width],
-                            classes=np.array(classes))
+        with atomic_path(array) as tmp:
+            np.savez_compressed(tmp, heatmap=heatmap, stride=stride, window=[height, width],
+                                classes=np.array(classes))
         figures = [
             str(plots.plot_heatmap(
                 raw, heatmap[..., k], folder / f"{stem}_{name}.png",
@@ -504,7 +545,8 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
                                   confidence=_CONFIDENCE, y_pred=(patient_ratio > 1).astype(int))
     patient_level["aggregation"] = evaluation.patient_aggregation
 
-    with open(out_dir / "predictions.csv", "w", newline="", encoding="utf-8") as f:
+    with atomic_path(out_dir / "predictions.csv") as tmp, \
+            open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
         writer.writerow(["image_path", "mask_path", "patient_id", "label", "true_positive",
                          "truth_from", "in_pixel_metrics", "predicted_area", "area_threshold",
@@ -588,8 +630,11 @@ def _format(entry) -> str:
 
 
 def _summary(metrics: dict, out_dir: Path) -> str:
+    from keras_mia.training.checkpoint import describe_best_record
+
     lines = [f"keras_mia evaluate: {metrics['recipe']} on {metrics['split']} "
-             f"({metrics['n_images']} images) -> {out_dir}"]
+             f"({metrics['n_images']} images) -> {out_dir}",
+             f"  {describe_best_record(metrics.get('model_record'))}"]
     if metrics["task"] == "segmentation":
         pixel = metrics["pixel_level"]
         intervals = pixel.get("intervals") or {}

@@ -16,10 +16,14 @@ Signatures:
   preprocessing, and for mammography models the training data's ``preparation`` record and
   what ``serving_default`` expects: see ``keras_mia.export.contract``), ``class_names`` and
   ``threshold``. The same JSON is written to
-  ``assets/metadata.json``.
+  ``assets/metadata.json``. It records which epoch of the run ``best.keras`` held
+  (``source_model_record``: epoch, monitor and its value), which the export also prints.
 - ``heatmap(image, stride)`` (patch classifiers only): the patch classifier slid over one
   whole image ``[H, W, 1]`` (original units, at the scale the patches were cut from) at
   ``stride`` pixels, returning ``heatmap`` ``[rows, cols, n_classes]`` and ``window``.
+
+The SavedModel is written to a temporary folder beside ``out_dir`` and renamed into place
+(``keras_mia.utils.atomic.atomic_dir``): a kill leaves the previous export or the new one.
 
 Backends: the ``.keras`` file is backend-independent, so the export always loads it in a
 TensorFlow-backend process and traces the graph there. Called from a process running
@@ -103,6 +107,11 @@ def _export_in_subprocess(run_root: Path, out: Path, threshold: float | None,
     if threshold is not None:
         command += ["--threshold", repr(float(threshold))]
     result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode == 2 and result.stderr.strip():
+        from keras_mia.errors import UserError
+
+        # The subprocess printed a user's mistake as one line (see main below).
+        raise UserError(result.stderr.strip().splitlines()[-1])
     if result.returncode != 0:
         raise RuntimeError(
             f"Export of {run_root} in a TensorFlow-backend subprocess failed "
@@ -116,15 +125,23 @@ def _export(run, out: Path, threshold: float | None, heatmap_batch_size: int) ->
     import keras
     import tensorflow as tf
 
-    from keras_mia.evaluation.evaluate import load_run_model, outputs_are_logits
+    from keras_mia.evaluation.evaluate import (
+        best_model_record,
+        load_run_model,
+        outputs_are_logits,
+    )
     from keras_mia.export.serving import ServingFunctions
     from keras_mia.recipes import load_recipe
 
+    from keras_mia.training.checkpoint import describe_best_record
     from keras_mia.training.config import positive_class_index
+    from keras_mia.utils.atomic import atomic_dir
 
     config = load_recipe(run.config)
     data = config.data
     model = load_run_model(run.best_model)
+    record = best_model_record(run.best_model)
+    print(f"keras_mia export: {describe_best_record(record, str(run.best_model))}")
     segmentation = data.task == "segmentation"
     if segmentation:
         class_names = ["foreground"]
@@ -138,6 +155,7 @@ def _export(run, out: Path, threshold: float | None, heatmap_batch_size: int) ->
         positive = positive_class_index(config, class_names)
     threshold, rule, source = _threshold(run, config, threshold)
     metadata = _metadata(config, run, class_names, positive, (threshold, rule, source), model)
+    metadata["source_model_record"] = record
     functions = ServingFunctions(
         model, data, class_names, threshold, positive, outputs_are_logits(model),
         config.evaluation.area_divisor, json.dumps(metadata, sort_keys=True),
@@ -161,12 +179,12 @@ def _export(run, out: Path, threshold: float | None, heatmap_batch_size: int) ->
             input_signature=[tf.TensorSpec([None, None, 1], tf.float32, name="image"),
                              tf.TensorSpec([], tf.int32, name="stride")],
         )
-    out.mkdir(parents=True, exist_ok=True)
-    archive.write_out(str(out), verbose=False)
-    assets = out / "assets"
-    assets.mkdir(exist_ok=True)
-    with open(assets / METADATA_FILE, "w", encoding="utf-8") as f:
-        json.dump(metadata, f, indent=2, sort_keys=True)
+    with atomic_dir(out) as tmp:
+        archive.write_out(str(tmp), verbose=False)
+        assets = tmp / "assets"
+        assets.mkdir(exist_ok=True)
+        with open(assets / METADATA_FILE, "w", encoding="utf-8") as f:
+            json.dump(metadata, f, indent=2, sort_keys=True)
     print(f"keras_mia export: {run.best_model} -> {out} (signatures: "
           f"{', '.join(metadata['signatures'])})")
     return out
@@ -261,8 +279,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threshold", type=float, default=None)
     parser.add_argument("--heatmap-batch-size", type=int, default=32)
     args = parser.parse_args(argv)
-    export_run(args.run_dir, args.out, threshold=args.threshold,
-               heatmap_batch_size=args.heatmap_batch_size)
+    from keras_mia.errors import user_message
+
+    try:
+        export_run(args.run_dir, args.out, threshold=args.threshold,
+                   heatmap_batch_size=args.heatmap_batch_size)
+    except Exception as err:  # noqa: BLE001 - the parent reports a user's mistake in one line
+        message = user_message(err, args.out)
+        if message is None:
+            raise
+        print(message, file=sys.stderr)
+        return 2
     return 0
 
 

@@ -8,12 +8,33 @@ from __future__ import annotations
 
 import numbers
 import os
+import warnings
 
 import numpy as np
 
 from keras_mia.io.errors import ImageReadError
 
-__all__ = ["frame_index", "normalize_frame", "normalize_window"]
+__all__ = ["MultiFrameWarning", "frame_index", "normalize_frame", "normalize_window",
+           "warn_first_frame"]
+
+
+class MultiFrameWarning(UserWarning):
+    """A multi-frame file was read as one image: only its first frame was used."""
+
+
+def warn_first_frame(path: str | os.PathLike, n_frames: int) -> None:
+    """Notes that ``frame=None`` read frame 0 of a file holding ``n_frames`` frames.
+
+    Args:
+        path: the file.
+        n_frames: how many frames it holds.
+    """
+    warnings.warn(
+        f"{os.fspath(path)}: multi-frame file with {n_frames} frames read as one image; "
+        "frame 0 was used (pass frame=N to choose another)",
+        MultiFrameWarning,
+        stacklevel=4,
+    )
 
 
 def normalize_frame(frame) -> int | None:

@@ -21,14 +21,26 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_mia.io.arguments import frame_index, normalize_frame, normalize_window
+from keras_mia.io.arguments import (
+    frame_index,
+    normalize_frame,
+    normalize_window,
+    warn_first_frame,
+)
 from keras_mia.io.errors import ImageReadError
-from keras_mia.io.intensity import apply_linear_window, invert_in_range, luminance
+from keras_mia.io.intensity import apply_linear_window, blockwise, invert_in_range, luminance
+from keras_mia.io.limits import check_pixel_count, max_pixels
 
-__all__ = ["read_dicom"]
+__all__ = ["dicom_header", "read_dicom"]
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _UNDEFINED_LENGTH = 0xFFFFFFFF
+# Inflated bytes parsed for the image size of a deflated file before the rest is inflated.
+_DEFLATED_HEAD = 1 << 20
+# Inflated bytes allowed beyond the pixel data (other elements, overlays, private tags).
+_DEFLATED_ALLOWANCE = 64 << 20
+# Most bytes a pixel can take (3 samples of 64-bit floats) when the header gives no size.
+_MAX_PIXEL_BYTES = 24
 # Without these pydicom cannot lay out the pixel data.
 _REQUIRED_KEYWORDS = ("Rows", "Columns", "BitsAllocated", "SamplesPerPixel")
 # Attributes the grayscale pipeline reads; copied into a per-frame view of the data set.
@@ -86,17 +98,31 @@ def read_dicom(
 
     Raises:
         ImageReadError: the file is missing, truncated, not DICOM, has no pixel data, uses an
-            unsupported transfer syntax, cannot be decoded, or ``frame`` is out of range.
+            unsupported transfer syntax, cannot be decoded, or ``frame`` is out of range;
+            it holds more than ``keras_mia.io.max_pixels()`` pixels (``Rows x Columns x
+            NumberOfFrames``, checked before anything is decoded or, for a deflated file,
+            inflated); or its uncompressed pixel data does not have the size that ``Rows``,
+            ``Columns``, ``SamplesPerPixel``, ``BitsAllocated`` and ``NumberOfFrames`` give.
+
+    Warns:
+        MultiFrameWarning: ``frame=None`` on a multi-frame file (frame 0 is used).
     """
     path = Path(path)
     frame = normalize_frame(frame)
     window = normalize_window(window)
+    _guard_deflated(path)
     ds = _read_dataset(path)
     _check_truncation(ds, path)
     _require_pixel_data(ds, path)
     _require_image_attributes(ds, path)
     _ensure_transfer_syntax(ds, path)
-    index = frame_index(frame, _number_of_frames(ds, path), path)
+    n_frames = _number_of_frames(ds, path)
+    # Before decoding: compressed pixel data can expand far beyond the file's size.
+    check_pixel_count(path, _int(ds.Rows), _int(ds.Columns), n_frames)
+    _check_pixel_length(ds, path, n_frames)
+    index = frame_index(frame, n_frames, path)
+    if frame is None and n_frames > 1:
+        warn_first_frame(path, n_frames)
     pixels, photometric = _decode_frame(ds, index, path)
     try:
         image = _to_gray(pixels, photometric, ds, index, window)
@@ -110,6 +136,148 @@ def read_dicom(
     return np.ascontiguousarray(image, dtype=np.float32)
 
 
+def dicom_header(path: str | os.PathLike) -> tuple[int, int, int]:
+    """Every check ``read_dicom`` makes before decoding, without reading the pixel data.
+
+    Args:
+        path: the DICOM file.
+
+    Returns:
+        ``(rows, columns, frames)``.
+
+    Raises:
+        ImageReadError: as ``read_dicom`` would before decoding (missing, truncated, no pixel
+            data, unsupported transfer syntax, over the pixel cap, pixel data of the wrong
+            size for uncompressed syntaxes).
+    """
+    path = Path(path)
+    _guard_deflated(path)
+    # Large values (the pixel data) are left on disk: only their lengths are needed.
+    ds = _read_dataset(path, defer_size=4096)
+    _check_truncation(ds, path)
+    _require_pixel_data(ds, path)
+    _require_image_attributes(ds, path)
+    _ensure_transfer_syntax(ds, path)
+    n_frames = _number_of_frames(ds, path)
+    rows, columns = _int(ds.Rows), _int(ds.Columns)
+    check_pixel_count(path, rows, columns, n_frames)
+    _check_pixel_length(ds, path, n_frames)
+    return rows, columns, n_frames
+
+
+def _int(value) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 0
+
+
+def _guard_deflated(path: Path) -> None:
+    """Refuses a deflated DICOM that would inflate beyond the pixel cap, before pydicom
+    inflates it whole in memory.
+
+    The first ``_DEFLATED_HEAD`` inflated bytes give ``Rows``, ``Columns`` and
+    ``NumberOfFrames``; the whole stream is then inflated chunk by chunk (nothing kept) to
+    check that it holds no more than its pixel data needs plus ``_DEFLATED_ALLOWANCE``.
+    Files that are not deflated, or whose meta information cannot be read, are left to
+    ``_read_dataset``.
+    """
+    import zlib
+
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    try:
+        with open(path, "rb") as f:
+            read_preamble(f, force=True)
+            meta = _read_file_meta_info(f)
+            if meta.get("TransferSyntaxUID") != DeflatedExplicitVRLittleEndian:
+                return
+            inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+            head = bytearray()
+            limit = None
+            total = 0
+            while not inflater.eof:
+                data = inflater.unconsumed_tail or f.read(1 << 16)
+                if not data:
+                    break
+                chunk = inflater.decompress(data, 1 << 20)
+                total += len(chunk)
+                if limit is None:
+                    head += chunk
+                    if len(head) >= _DEFLATED_HEAD:
+                        limit = _deflated_limit(bytes(head), path)
+                        head = bytearray()
+                if limit is not None and total > limit:
+                    raise ImageReadError(
+                        path,
+                        f"deflated data set inflates to more than {limit:,} bytes, more than "
+                        "its image size needs (a decompression bomb?)",
+                    )
+            if limit is None:
+                _deflated_limit(bytes(head), path)
+    except ImageReadError:
+        raise
+    except Exception:  # noqa: BLE001 - _read_dataset reports unreadable files
+        return
+
+
+def _deflated_limit(head: bytes, path: Path) -> int:
+    """The inflated size a deflated data set may reach, from the image size in ``head``;
+    refuses an image beyond the pixel cap."""
+    from pydicom.filebase import DicomBytesIO
+    from pydicom.filereader import read_dataset
+
+    try:
+        ds = read_dataset(
+            DicomBytesIO(head), is_implicit_VR=False, is_little_endian=True,
+            stop_when=lambda tag, vr, length: tag.group > 0x0028,
+        )
+        rows, columns = _int(ds.get("Rows")), _int(ds.get("Columns"))
+        frames = max(_int(ds.get("NumberOfFrames")), 1)
+        samples = max(_int(ds.get("SamplesPerPixel")), 1)
+        bits = _int(ds.get("BitsAllocated")) or 64
+    except Exception:  # noqa: BLE001 - a head cut inside an element: sizes unknown
+        rows = columns = 0
+    if not (rows and columns):
+        return max_pixels() * _MAX_PIXEL_BYTES + _DEFLATED_ALLOWANCE
+    check_pixel_count(path, rows, columns, frames)
+    return rows * columns * frames * samples * -(-bits // 8) + _DEFLATED_ALLOWANCE
+
+
+def _check_pixel_length(ds, path: Path, n_frames: int) -> None:
+    """Uncompressed pixel data must have the size the Image Pixel attributes declare.
+
+    A mismatch (e.g. ``BitsAllocated`` 8 over 16-bit samples) would otherwise decode as
+    garbage. Up to one frame's worth of trailing padding is tolerated, as pydicom does.
+    """
+    from pydicom.pixels.utils import get_expected_length
+
+    uid = ds.file_meta.TransferSyntaxUID
+    if uid.is_encapsulated:
+        return
+    keyword = next(k for k in _PIXEL_KEYWORDS if k in ds)
+    try:
+        expected = int(get_expected_length(ds, unit="bytes"))
+        element = ds.get_item(keyword)
+        # A deferred (not yet read) value only has its declared length.
+        value = getattr(element, "value", None)
+        actual = int(element.length) if value is None else len(value)
+    except Exception:  # noqa: BLE001 - pydicom's decoder reports unusable attributes
+        return
+    per_frame = max(expected // n_frames, 1)
+    if actual < expected or actual - expected >= per_frame:
+        declared = (
+            f"Rows {ds.Rows} x Columns {ds.Columns} x SamplesPerPixel {ds.SamplesPerPixel} "
+            f"x BitsAllocated {ds.BitsAllocated} x {n_frames} frame(s)"
+        )
+        raise ImageReadError(
+            path,
+            f"pixel data size mismatch: {keyword} holds {actual:,} bytes but {declared} "
+            f"need {expected:,} (the header does not describe the pixel data)",
+        )
+
+
 def _describe(exc: BaseException) -> str:
     message = " ".join(str(exc).split())
     if len(message) > 300:
@@ -117,12 +285,12 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _read_dataset(path: Path):
+def _read_dataset(path: Path, defer_size: int | None = None):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        return pydicom.dcmread(path, force=True)
+        return pydicom.dcmread(path, force=True, defer_size=defer_size)
     except FileNotFoundError:
         raise ImageReadError(path, "file not found") from None
     except IsADirectoryError:
@@ -325,16 +493,22 @@ def _frame_view(ds, index: int):
 
 
 def _to_gray(pixels: np.ndarray, photometric: str, ds, index: int, window) -> np.ndarray:
+    """float32 gray image; every pointwise step runs in float64 on blocks of rows, so no
+    full-size float64 (or palette RGB) copy of the image is ever made."""
     if pixels.ndim == 3:
         return _colour_to_gray(pixels, photometric, ds, window)
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
         depth = int(ds.RedPaletteColorLookupTableDescriptor[2])
-        image = luminance(apply_color_lut(pixels, ds))
-        if isinstance(window, tuple):
-            image = apply_linear_window(image, *window, (0, 2**depth - 1))
-        return image
+
+        def palette(block):
+            image = luminance(apply_color_lut(block, ds), np.float64)
+            if isinstance(window, tuple):
+                image = apply_linear_window(image, *window, (0, 2**depth - 1))
+            return image
+
+        return blockwise(palette, pixels)
     return _grayscale(pixels, photometric, _frame_view(ds, index), window)
 
 
@@ -348,25 +522,34 @@ def _colour_to_gray(pixels: np.ndarray, photometric: str, ds, window) -> np.ndar
             f"unsupported colour photometric interpretation {photometric!r} "
             "(expected RGB, YBR_FULL or YBR_FULL_422 after decoding)"
         )
-    image = luminance(pixels)
-    if isinstance(window, tuple):
-        bits = int(ds.get("BitsStored") or pixels.dtype.itemsize * 8)
-        image = apply_linear_window(image, *window, (0, 2**bits - 1))
-    return image
+    if not isinstance(window, tuple):
+        return luminance(pixels)
+    bits = int(ds.get("BitsStored") or pixels.dtype.itemsize * 8)
+    return blockwise(
+        lambda block: apply_linear_window(
+            luminance(block, np.float64), *window, (0, 2**bits - 1)
+        ),
+        pixels,
+    )
 
 
 def _grayscale(pixels: np.ndarray, photometric: str, view, window) -> np.ndarray:
     from pydicom.pixels import apply_modality_lut
 
-    image = apply_modality_lut(pixels, view)
-    value_range = _modality_range(view, pixels)
-    if window == "auto":
-        image, value_range = _apply_file_voi(image, view, value_range)
-    elif window is not None:
-        image = apply_linear_window(image, *window, value_range)
-    if photometric == "MONOCHROME1":
-        image = invert_in_range(image, value_range)
-    return image
+    modality_range = _modality_range(view, pixels)
+
+    def transform(block):
+        image = apply_modality_lut(block, view)
+        value_range = modality_range
+        if window == "auto":
+            image, value_range = _apply_file_voi(image, view, value_range)
+        elif window is not None:
+            image = apply_linear_window(image, *window, value_range)
+        if photometric == "MONOCHROME1":
+            image = invert_in_range(image, value_range)
+        return image
+
+    return blockwise(transform, pixels)
 
 
 def _modality_range(view, pixels: np.ndarray) -> tuple[float, float]:
@@ -376,8 +559,11 @@ def _modality_range(view, pixels: np.ndarray) -> tuple[float, float]:
         return 0.0, float(2**depth - 1)
     if pixels.dtype.kind == "f":
         # Float Pixel Data has no bit range; the observed one is all there is.
-        finite = pixels[np.isfinite(pixels)]
-        return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        finite = np.isfinite(pixels)
+        if not finite.any():
+            return 0.0, 0.0
+        return (float(np.min(pixels, where=finite, initial=np.inf)),
+                float(np.max(pixels, where=finite, initial=-np.inf)))
     bits = int(view.get("BitsStored") or pixels.dtype.itemsize * 8)
     if int(view.get("PixelRepresentation") or 0) == 1:
         lo, hi = -(2.0 ** (bits - 1)), 2.0 ** (bits - 1) - 1

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_mia.io.arguments import frame_index, normalize_frame, normalize_window
+from keras_mia.io.arguments import frame_index, normalize_frame, normalize_window, warn_first_frame
 from keras_mia.io.errors import ImageReadError
 from keras_mia.io.formats import detect_format
 from keras_mia.io.intensity import apply_linear_window, luminance
+from keras_mia.io.limits import ENV_VAR, check_pixel_count, max_pixels, sync_pillow
 
-__all__ = ["RASTER_FORMATS", "read_raster"]
+__all__ = ["RASTER_FORMATS", "raster_header", "read_raster"]
 
 # keras_mia format name -> the Pillow plugin allowed to decode it, so that a file is decoded
 # by the plugin its content was recognised as.
@@ -26,6 +27,12 @@ RASTER_FORMATS = {"png": "PNG", "jpeg": "JPEG", "pgm": "PPM", "bmp": "BMP"}
 _COLOUR_MODES = ("RGB", "RGBA", "RGBX", "RGBa")
 _CONVERTED_COLOUR_MODES = ("CMYK", "YCbCr", "LAB", "HSV", "P", "PA")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N")
+# Bytes at the end of a file searched for its closing marker (PNG IEND, JPEG EOI); a little
+# trailing data after it is tolerated, as decoders do.
+_TAIL = 1024
+# Bits per pixel of the raw (uncompressed) BMP/PGM layouts, for the file-length check.
+_MODE_BITS = {"1": 1, "L": 8, "P": 8, "I;16B": 16, "I": 16, "I;16": 16, "RGB": 24, "BGR;24": 24,
+              "RGBA": 32, "RGBX": 32, "BGRX": 32}
 # PNG colour type of 16-bit multi-sample pixels -> Pillow's rawmodes for the high bytes (what
 # Pillow uses) and the low bytes of each sample.
 _PNG_16_BIT_RAWMODES = {2: ("RGB;16B", "RGB;16L"), 4: ("LA;16B", None), 6: ("RGBA;16B", "RGBA;16L")}
@@ -70,9 +77,15 @@ def read_raster(
         raise ValueError(
             f"fmt must be one of {sorted(RASTER_FORMATS)} or None. Received: fmt={fmt!r}"
         )
+    sync_pillow(max_pixels())
     try:
         with Image.open(path, formats=[RASTER_FORMATS[fmt]]) as img:
-            index = frame_index(frame, getattr(img, "n_frames", 1), path)
+            # The header's size, before a single pixel is decoded.
+            check_pixel_count(path, img.size[1], img.size[0])
+            n_frames = getattr(img, "n_frames", 1)
+            index = frame_index(frame, n_frames, path)
+            if frame is None and n_frames > 1:
+                warn_first_frame(path, n_frames)
             colour_type = _png_16_bit_colour_type(path) if fmt == "png" else None
             if colour_type is None:
                 if index:
@@ -90,7 +103,11 @@ def read_raster(
     except PermissionError:
         raise ImageReadError(path, "permission denied") from None
     except Image.DecompressionBombError as exc:
-        raise ImageReadError(path, f"image too large: {exc}") from exc
+        raise ImageReadError(
+            path,
+            f"image too large (Pillow: {exc}); the cap is {max_pixels():,} pixels "
+            f"({ENV_VAR} raises it)",
+        ) from exc
     except Exception as exc:
         # Pillow signals truncation and corruption with OSError, SyntaxError, EOFError,
         # ValueError or zlib errors depending on the plugin; all mean the same to a caller.
@@ -101,6 +118,73 @@ def read_raster(
     if isinstance(window, tuple):
         image = apply_linear_window(image, *window, value_range)
     return np.ascontiguousarray(image, dtype=np.float32)
+
+
+def raster_header(path: str | os.PathLike, fmt: str | None = None) -> tuple[int, int, int]:
+    """Cheap checks of a PNG/JPEG/PGM/BMP file without decoding its pixels.
+
+    Reads the header (Pillow's ``size``: the pixel cap) and the end of the file: a PNG must
+    end with its ``IEND`` chunk and a JPEG with its end-of-image marker (a file cut short
+    lacks them), an uncompressed BMP or PGM must be as long as its rows need.
+
+    Args:
+        path: the file.
+        fmt: its format; ``None`` detects it from the content.
+
+    Returns:
+        ``(height, width, frames)``.
+
+    Raises:
+        ImageReadError: missing, unrecognised, corrupt header, over the pixel cap, or cut
+            short.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    if fmt is None:
+        fmt = detect_format(path)
+    sync_pillow(max_pixels())
+    try:
+        with Image.open(path, formats=[RASTER_FORMATS[fmt]]) as img:
+            width, height = img.size
+            check_pixel_count(path, height, width)
+            frames = int(getattr(img, "n_frames", 1))
+            tile = img.tile[0] if len(img.tile) == 1 else None
+            mode = img.mode
+    except ImageReadError:
+        raise
+    except FileNotFoundError:
+        raise ImageReadError(path, "file not found") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(
+            path, f"image too large (Pillow: {exc}); the cap is {max_pixels():,} pixels"
+        ) from exc
+    except Exception as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        raise ImageReadError(path, f"corrupt {fmt.upper()} header (Pillow: {message})") from exc
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        f.seek(max(0, size - _TAIL))
+        tail = f.read()
+    if fmt == "png" and b"IEND" not in tail:
+        raise ImageReadError(path, "truncated PNG: the file does not end with an IEND chunk")
+    if fmt == "jpeg" and b"\xff\xd9" not in tail:
+        raise ImageReadError(
+            path, "truncated JPEG: no end-of-image marker (FFD9) at the end of the file"
+        )
+    if fmt in ("bmp", "pgm") and tile is not None and tile[0] == "raw":
+        bits = _MODE_BITS.get(mode)
+        if bits is not None:
+            # BMP rows are padded to 4 bytes; PGM rows are not.
+            row = (width * bits + 31) // 32 * 4 if fmt == "bmp" else -(-width * bits // 8)
+            needed = int(tile[2]) + row * height
+            if size < needed:
+                raise ImageReadError(
+                    path,
+                    f"truncated {fmt.upper()}: {size:,} bytes, but its {height} x {width} "
+                    f"pixels need {needed:,}",
+                )
+    return height, width, frames
 
 
 def _png_16_bit_colour_type(path: Path) -> int | None:
@@ -156,11 +240,17 @@ def _read_16_bit_colour_png(path: Path, colour_type: int, index: int) -> np.ndar
     if low_rawmode is None:
         # No 16-bit gray+alpha unpacker exists, but its 4 bytes per pixel unpack as RGBA:
         # (gray high, gray low, alpha high, alpha low).
-        raw = _decode_png_with_rawmode(path, index, high_rawmode, "RGBA").astype(np.uint16)
-        return raw[..., 0] * 256 + raw[..., 1]
-    high = _decode_png_with_rawmode(path, index, high_rawmode, high_rawmode).astype(np.uint16)
-    low = _decode_png_with_rawmode(path, index, high_rawmode, low_rawmode).astype(np.uint16)
-    return luminance(high * 256 + low)
+        raw = _decode_png_with_rawmode(path, index, high_rawmode, "RGBA")
+        gray = raw[..., 0].astype(np.uint16)
+        gray <<= 8
+        gray |= raw[..., 1]
+        return gray
+    # In place, colour channels only: one uint16 image beside the two 8-bit decodes.
+    samples = _decode_png_with_rawmode(path, index, high_rawmode, high_rawmode)[..., :3]
+    samples = samples.astype(np.uint16)
+    samples <<= 8
+    samples |= _decode_png_with_rawmode(path, index, high_rawmode, low_rawmode)[..., :3]
+    return luminance(samples)
 
 
 def _to_gray(img, path: Path) -> tuple[np.ndarray, tuple[float, float]]:

@@ -13,13 +13,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import urllib.error
 import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
 import keras
 import numpy as np
+
+from keras_mia.errors import WeightsDownloadError
 
 __all__ = [
     "IMAGENET",
@@ -32,6 +36,7 @@ __all__ = [
     "transfer_weights_by_name",
     "load_weights_file",
     "weighted_layers",
+    "keras_cache_dir",
 ]
 
 IMAGENET = "imagenet"
@@ -297,13 +302,45 @@ def applications_backbone(
     """
     constructor = getattr(keras.applications, constructor_name)
     direct = weights == IMAGENET and input_channels == 3
-    backbone = constructor(
-        include_top=False, weights=IMAGENET if direct else None, input_tensor=inputs
-    )
+    with _imagenet_download(constructor_name):
+        backbone = constructor(
+            include_top=False, weights=IMAGENET if direct else None, input_tensor=inputs
+        )
     if weights == IMAGENET and not direct:
         # Keras only ships 3-channel ImageNet kernels: load them into an RGB copy first.
-        source = constructor(include_top=False, weights=IMAGENET, input_shape=(None, None, 3))
+        with _imagenet_download(constructor_name):
+            source = constructor(
+                include_top=False, weights=IMAGENET, input_shape=(None, None, 3)
+            )
         transfer_weights(
             source.layers, backbone.layers, description=f"ImageNet {constructor_name}"
         )
     return backbone
+
+
+def keras_cache_dir() -> Path:
+    """The folder where Keras keeps downloaded weights: ``$KERAS_HOME/models``, by default
+    ``~/.keras/models``."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+@contextlib.contextmanager
+def _imagenet_download(constructor_name: str):
+    """Turns Keras's failure to download ImageNet weights into a one-line user error."""
+    try:
+        yield
+    except Exception as err:
+        # keras.utils.get_file raises a bare Exception("URL fetch failure on URL: ...").
+        text = " ".join(str(err).split())
+        if not (
+            text.startswith("URL fetch failure")
+            or isinstance(err, (urllib.error.URLError, ConnectionError, TimeoutError))
+        ):
+            raise
+        raise WeightsDownloadError(
+            f"Could not download the ImageNet weights of {constructor_name} ({text}). Keras "
+            f"keeps them in {keras_cache_dir()} (KERAS_HOME sets the folder): connect to the "
+            "network once, or copy the weights file there, or train from random weights with "
+            "--set model.options.weights=null"
+        ) from err

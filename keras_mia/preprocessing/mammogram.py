@@ -590,7 +590,12 @@ def prepare_mammogram(
 
 
 def check_segmentation(
-    breast: np.ndarray, *, min_fraction: float = 0.05, max_borders: int = 2
+    breast: np.ndarray,
+    *,
+    min_fraction: float = 0.05,
+    max_borders: int = 2,
+    band_depth: float = 0.03,
+    band_ratio: float = 1.3,
 ) -> list[str]:
     """Signs that a breast segmentation went wrong, for a human to look at.
 
@@ -599,11 +604,22 @@ def check_segmentation(
     ``max_borders`` of the four image borders has usually grown into film edges or scanner
     marks (a breast meets the chest-wall side and, in an MLO view clipped by the film, the
     top and bottom); a very large breast on an unpadded scan can do so too, hence "look".
+    A region much wider along the top or bottom border than ``band_depth`` of the height
+    further in has taken in a band of the film's edge (mdb002 of ``mias_dev``: a bright
+    strip across the top of the film, 650 px wide on the border row where the breast is 373).
+
+    Not caught (a human looking at the prepared images sees them): a film label or tape
+    that touches the breast and so joins its region, as in Shen's method (mdb006's "ML"
+    label, the tape across the top of mdb289 and mdb305), and marks lying on the tissue
+    itself (mdb274).
 
     Args:
         breast: bool ``(height, width)`` breast mask (``PreparedMammogram.breast``).
         min_fraction: the smallest plausible breast area, as a fraction of the image.
         max_borders: the most image borders a plausible breast touches.
+        band_depth: how far in (fraction of the height) the border row's width is compared.
+        band_ratio: a border row wider than ``band_ratio`` times the row ``band_depth``
+            further in (plus 2 % of the image width) is a film-edge band.
 
     Returns:
         One short sentence per sign; empty when nothing looks wrong.
@@ -623,4 +639,14 @@ def check_segmentation(
     if len(touched) > max_borders:
         problems.append(f"breast region touches {len(touched)} image borders "
                         f"({', '.join(touched)})")
+    height, width = breast.shape
+    depth = min(max(int(band_depth * height), 1), height - 1)
+    for name, border, inner in (("top", breast[:2].any(axis=0), breast[depth]),
+                                ("bottom", breast[-2:].any(axis=0), breast[-1 - depth])):
+        along, within = int(border.sum()), int(inner.sum())
+        if along and along > band_ratio * within + 0.02 * width:
+            problems.append(
+                f"breast region runs along the {name} border ({along} px) far beyond the "
+                f"breast {depth} px further in ({within} px): a band of the film's edge"
+            )
     return problems

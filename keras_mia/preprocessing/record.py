@@ -38,7 +38,16 @@ __all__ = [
     "read_preparation",
     "find_preparation",
     "carry_preparation",
+    "SOURCE_PIXEL_MM",
+    "PIXEL_SIZE_TOLERANCE",
+    "pixel_size_mismatch",
 ]
+
+# Source pixel size (mm) of the data sets ``prepare`` knows: mini-MIAS films were digitised at
+# 50 microns and reduced to 200; the CBIS-DDSM film scanners sampled at 42-50 microns.
+SOURCE_PIXEL_MM: dict[str, float] = {"mias": 0.2, "cbis_ddsm": 0.046}
+# Pixel sizes further apart than this ratio put lesions at another size than in training.
+PIXEL_SIZE_TOLERANCE = 1.5
 
 PREPARATION_FILE = "preparation.json"
 _FORMAT_VERSION = 1
@@ -119,6 +128,17 @@ class MammogramPreparation:
             segment=self.segment, scale=self.scale,
         )
 
+    def pixel_mm(self) -> float | None:
+        """The prepared images' pixel size in mm, where the record makes it known.
+
+        Known for a relative ``scale`` of a data set in :data:`SOURCE_PIXEL_MM` (its source
+        pixel over the scale); ``None`` for a fixed canvas (the pixel then depends on each
+        source's size) or an unknown data set.
+        """
+        if self.scale is None or self.dataset not in SOURCE_PIXEL_MM:
+            return None
+        return SOURCE_PIXEL_MM[self.dataset] / self.scale
+
     def describe(self) -> str:
         """One line: what was done to the images."""
         if self.scale is not None:
@@ -190,12 +210,10 @@ class MammogramPreparation:
 
 def write_preparation(folder: str | os.PathLike, record: MammogramPreparation) -> Path:
     """Writes ``folder/preparation.json``; returns its path."""
+    from keras_mia.utils.atomic import write_text_atomic
+
     path = Path(folder) / PREPARATION_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(record.to_dict(), f, indent=2)
-        f.write("\n")
-    return path
+    return write_text_atomic(path, json.dumps(record.to_dict(), indent=2) + "\n")
 
 
 def read_preparation(path: str | os.PathLike) -> MammogramPreparation:
@@ -264,3 +282,32 @@ def carry_preparation(
         return None
     write_preparation(run_dir, found[0])
     return found[0]
+
+
+def pixel_size_mismatch(
+    trained: MammogramPreparation | None, given: MammogramPreparation | None
+) -> str | None:
+    """Why images prepared as ``given`` show lesions at another size than ``trained``'s.
+
+    Args:
+        trained: the record of a model's training images (``RUN/preparation.json``).
+        given: the record of the images it is given (e.g. another manifest's).
+
+    Returns:
+        One sentence when both pixel sizes are known and differ by more than
+        :data:`PIXEL_SIZE_TOLERANCE`; ``None`` otherwise.
+    """
+    if trained is None or given is None:
+        return None
+    trained_mm, given_mm = trained.pixel_mm(), given.pixel_mm()
+    if trained_mm is None or given_mm is None:
+        return None
+    ratio = given_mm / trained_mm
+    if 1 / PIXEL_SIZE_TOLERANCE <= ratio <= PIXEL_SIZE_TOLERANCE:
+        return None
+    return (
+        f"the model learned {trained.dataset} images of about {trained_mm * 1000:.0f} micron "
+        f"pixels ('{trained.describe()}'), these are {given.dataset} images of about "
+        f"{given_mm * 1000:.0f} micron pixels ('{given.describe()}'): lesions reach the model "
+        f"{ratio:.1f}x {'smaller' if ratio > 1 else 'larger'} than it learned them"
+    )

@@ -12,7 +12,13 @@ from pathlib import Path
 import yaml
 
 from keras_mia.training.config import RecipeConfig
-from keras_mia.utils.typed_config import ConfigError, apply_overrides, from_dict, to_dict
+from keras_mia.utils.typed_config import (
+    ConfigError,
+    apply_overrides,
+    from_dict,
+    load_yaml,
+    to_dict,
+)
 
 __all__ = ["RECIPE_DIR", "list_recipes", "recipe_path", "load_recipe", "dump_recipe"]
 
@@ -24,7 +30,7 @@ def list_recipes() -> dict[str, str]:
     out = {}
     for path in sorted(RECIPE_DIR.glob("*.yaml")):
         with open(path, encoding="utf-8") as f:
-            out[path.stem] = (yaml.safe_load(f) or {}).get("description", "")
+            out[path.stem] = (load_yaml(f) or {}).get("description", "")
     return out
 
 
@@ -64,7 +70,8 @@ def load_recipe(
     path = recipe_path(name_or_path)
     try:
         with open(path, encoding="utf-8") as f:
-            tree = yaml.safe_load(f) or {}
+            # Aliases are allowed, an alias bomb is refused (ConfigError) before it expands.
+            tree = load_yaml(f, str(path)) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err})") from None
     if not isinstance(tree, dict):
@@ -78,18 +85,37 @@ def load_recipe(
         raise ConfigError(
             f"variant: expected one of {', '.join(sorted(variants))}. Received: {variant!r}"
         )
-    tree = apply_overrides(tree, list(variants.get(variant) or []) if variants else [])
+    tree = apply_overrides(tree, _variant_overrides(variants, variant) if variants else [])
     # Once applied, the variants table no longer describes this configuration.
     tree["variants"] = {}
     tree = apply_overrides(tree, [o for o in overrides if o.split("=", 1)[0].strip() != "variant"])
     return from_dict(RecipeConfig, tree)
 
 
+def _variant_overrides(variants: dict, name: str, within: tuple[str, ...] = ()) -> list[str]:
+    """A variant's overrides; a ``variant=BASE`` entry stands for BASE's overrides (so a
+    variant can extend another without repeating its list)."""
+    if name in within:
+        raise ConfigError(f"variants: {' -> '.join(within + (name,))} is a cycle")
+    if name not in variants:
+        raise ConfigError(
+            f"variants.{within[-1]}: expected one of {', '.join(sorted(variants))}. "
+            f"Received: variant={name!r}"
+        )
+    out: list[str] = []
+    for item in variants.get(name) or []:
+        key, _, value = str(item).partition("=")
+        if key.strip() == "variant":
+            out += _variant_overrides(variants, value.strip(), within + (name,))
+        else:
+            out.append(item)
+    return out
+
+
 def dump_recipe(config: RecipeConfig, path: str | Path) -> Path:
     """Writes a fully resolved recipe as YAML (``load_recipe`` reads it back unchanged)."""
+    from keras_mia.utils.atomic import write_text_atomic
+
     tree = to_dict(config)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        yaml.safe_dump(tree, f, sort_keys=False)
-    return path
+    # Through a temporary file and a rename: a kill never leaves a half-written config.yaml.
+    return write_text_atomic(path, yaml.safe_dump(tree, sort_keys=False))

@@ -209,7 +209,10 @@ def generate(
     """
     n = DEFAULT_N if n is None else int(n)
     if n < 3:
-        raise ValueError(f"breast_mri needs n >= 3 patients (one per split). Received: n={n}")
+        raise ValueError(
+            f"breast_mri needs n >= 3 patients (one per split). Received: n={n}. Choose "
+            "n >= 3 (on the command line: --n 3 or more)"
+        )
     if margin < 0 or slices < 2 * margin + 8:
         raise ValueError(
             "breast_mri needs margin >= 0 and slices >= 2 * margin + 8. "

@@ -248,7 +248,10 @@ def generate(
     n = DEFAULT_N if n is None else int(n)
     if n < 12:
         # 6 images per class make at least 3 patients per class, one for each split.
-        raise ValueError(f"hello_world needs n >= 12 images. Received: n={n}")
+        raise ValueError(
+            f"hello_world needs n >= 12 images (3 patients per class, one per split). "
+            f"Received: n={n}. Choose n >= 12 (on the command line: --n 12 or more)"
+        )
     height, width = parse_size(image_size, (DEFAULT_SIZE, DEFAULT_SIZE))
     if height != width or height < 16:
         raise ValueError(

@@ -57,6 +57,7 @@ __all__ = [
     "render_mammogram",
     "to_uint16",
     "parse_mammo_size",
+    "minimum_images",
     "finding_quota",
     "plan_patients",
     "generate",
@@ -382,6 +383,37 @@ def finding_quota(n_patients: int, normal_fraction: float) -> list[str]:
     return kinds
 
 
+def _plan_fits(n_images: int, normal_fraction: float) -> bool:
+    """Whether ``n_images`` give 3 patients of every finding kind (see ``plan_patients``)."""
+    if n_images < 1:
+        return False
+    kinds = finding_quota((n_images + 1) // 2, normal_fraction)
+    counts = {kind: kinds.count(kind) for kind in set(kinds)}
+    return len(counts) >= (5 if normal_fraction > 0 else 4) and min(counts.values()) >= 3
+
+
+def minimum_images(normal_fraction: float = 0.2) -> int:
+    """The smallest ``n`` that :func:`plan_patients` accepts for ``normal_fraction``.
+
+    Args:
+        normal_fraction: share of normal patients, in [0, 1).
+
+    Returns:
+        The least number of images (e.g. 29 for the default 0.2, 23 for 0).
+
+    Raises:
+        ValueError: ``normal_fraction`` is outside [0, 1).
+    """
+    if not 0.0 <= normal_fraction < 1.0:
+        raise ValueError(
+            f"normal_fraction must be in [0, 1). Received: normal_fraction={normal_fraction}"
+        )
+    n = 1
+    while not _plan_fits(n, normal_fraction):
+        n += 1
+    return n
+
+
 def plan_patients(
     rng: np.random.Generator, n_images: int, normal_fraction: float
 ) -> list[tuple[str, str, str, list[str]]]:
@@ -401,14 +433,16 @@ def plan_patients(
             every split to see every kind).
     """
     n_patients = (n_images + 1) // 2
-    kinds = finding_quota(n_patients, normal_fraction)
-    counts = {kind: kinds.count(kind) for kind in set(kinds)}
-    if len(counts) < (5 if normal_fraction > 0 else 4) or min(counts.values()) < 3:
+    if not _plan_fits(n_images, normal_fraction):
         kinds_needed = 5 if normal_fraction > 0 else 4
+        least = minimum_images(normal_fraction)
         raise ValueError(
-            f"Too few images for 3 patients (2 images each) of each of {kinds_needed} finding "
-            f"kinds. Received: n={n_images}, normal_fraction={normal_fraction}"
+            f"Too few images: 3 patients (2 images each) of each of {kinds_needed} finding "
+            f"kinds, so that every split sees every kind, need n >= {least}. Received: "
+            f"n={n_images}, normal_fraction={normal_fraction}. Choose n >= {least} (on the "
+            f"command line: --n {least} or more)"
         )
+    kinds = finding_quota(n_patients, normal_fraction)
     kinds = [kinds[i] for i in rng.permutation(n_patients)]
     plan = []
     for index, kind in enumerate(kinds):

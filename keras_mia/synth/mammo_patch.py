@@ -104,7 +104,7 @@ def generate(
     Args:
         out_dir: destination folder (created; must be empty unless ``overwrite``).
         n: number of source mammograms (default ``DEFAULT_N``, two views per patient; at
-            least 24, i.e. three patients per lesion kind).
+            least 23, i.e. three patients per lesion kind).
         seed: random seed; the same seed gives byte-identical files.
         image_size: the patch side in pixels (default 64; Shen used 224); an int or a
             square ``(size, size)`` pair.

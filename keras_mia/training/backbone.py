@@ -15,6 +15,11 @@ On random weights that stage would train on top of noise, so the recipe requires
 - ``model.options.backbone: imagenet`` or ``random``: the ResNet50 body starts from ImageNet
   or random weights, without a patch run.
 
+The patch run and the whole images must show the breast at one pixel scale (Shen's body
+learned lesions of a given size in pixels): :func:`backbone_scale_warnings` compares the
+patch run's preparation record and resize with the whole-image manifest's, and the run is
+warned by name (``BackboneScaleWarning``) when they differ.
+
 A ``.keras`` file without its run folder is refused: its input scaling and training mean are
 unknown, and guessing them would feed the backbone inputs it was not trained on.
 """
@@ -22,6 +27,7 @@ unknown, and guessing them would feed the backbone inputs it was not trained on.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +43,14 @@ __all__ = [
     "resolve_backbone",
     "backbone_record",
     "describe_backbone",
+    "backbone_scale_warnings",
+    "BackboneScaleWarning",
 ]
+
+
+class BackboneScaleWarning(UserWarning):
+    """The whole images reach a patch backbone at another pixel scale than its patches."""
+
 
 # Models whose body is a trained patch classifier's.
 PATCH_BACKBONE_MODELS: tuple[str, ...] = ("resnet50_whole_image",)
@@ -143,12 +156,93 @@ def resolve_backbone(config: RecipeConfig) -> RecipeConfig:
     data = dataclasses.replace(
         config.data, **{key: getattr(patch_config.data, key) for key in _INHERITED}
     )
-    return dataclasses.replace(
+    resolved = dataclasses.replace(
         config,
         data=data,
         model=dataclasses.replace(config.model, options=options, patch_run=record),
         training=dataclasses.replace(config.training, compute_mean=False),
     )
+    for message in backbone_scale_warnings(resolved, patch_config):
+        warnings.warn(message, BackboneScaleWarning, stacklevel=2)
+    return resolved
+
+
+def _first_image_height(manifest: Path) -> int | None:
+    """The height of the manifest's first image, from its header (``None``: unknown)."""
+    from keras_mia.data.manifest import Manifest
+
+    try:
+        table = Manifest.load(manifest)
+        for row in table:
+            from PIL import Image
+
+            with Image.open(table.resolve(row["image_path"])) as image:
+                return int(image.size[1])
+    except Exception:  # noqa: BLE001 - a check for a warning; training reports bad files itself
+        return None
+    return None
+
+
+def backbone_scale_warnings(
+    config: RecipeConfig, patch_config: RecipeConfig | None = None
+) -> list[str]:
+    """Why the whole images may reach the patch backbone at another pixel scale.
+
+    Two things fix the scale a patch backbone learned: how the patches' source images were
+    prepared (``preparation.json``: a 1152 x 896 canvas, a relative scale such as 0.66, or
+    native size) and how far the patch recipe resized the patches (``data.image_size`` over
+    the patch size, e.g. 56/224 in ``mammo_patch``'s ``mias_dev`` variant). The whole images
+    must match both: the same preparation, and ``data.image_size`` resizing them by the same
+    factor.
+
+    Args:
+        config: a resolved whole-image recipe on a patch backbone.
+        patch_config: the patch run's recipe (read from ``model.patch_run`` when ``None``).
+
+    Returns:
+        One sentence per mismatch found; empty when the scales agree or cannot be known
+        (no preparation record on either side).
+    """
+    from keras_mia.preprocessing import find_preparation
+
+    patch_run = config.model.patch_run
+    if patch_run is None or not config.manifest:
+        return []
+    if patch_config is None:
+        patch_config = _load_patch_config(Path(patch_run.run), patch_run.run)
+    try:
+        patch_found = find_preparation(patch_run.run)
+        whole_found = find_preparation(config.manifest)
+    except ValueError:
+        return []
+    if patch_found is None or whole_found is None or patch_found[0].patch_size is None:
+        return []
+    patches, whole = patch_found[0], whole_found[0]
+    if (patches.scale, patches.image_size) != (whole.scale, whole.image_size):
+        return [
+            f"the patch run {patch_run.run} learned patches cut from images prepared as "
+            f"'{patches.describe()}', but {config.manifest} holds images prepared as "
+            f"'{whole.describe()}': its backbone sees lesions at another pixel scale; prepare "
+            "both from one `keras-mia prepare` setting"
+        ]
+    patch_factor = 1.0
+    if patch_config.data.image_size is not None:
+        patch_factor = patch_config.data.image_size[0] / patches.patch_size
+    height = whole.image_size[0] if whole.image_size else _first_image_height(
+        Path(config.manifest))
+    if height is None:
+        return []
+    whole_factor = 1.0 if config.data.image_size is None else config.data.image_size[0] / height
+    if abs(whole_factor / patch_factor - 1.0) <= 0.1:
+        return []
+    wanted = round(height * patch_factor)
+    return [
+        f"the patch run {patch_run.run} resized its {patches.patch_size} px patches by "
+        f"{patch_factor:.3g}, but data.image_size={config.data.image_size} resizes these "
+        f"{height}-row images by {whole_factor:.3g}: lesions reach the backbone "
+        f"{whole_factor / patch_factor:.2f}x the size it learned; set data.image_size to "
+        f"about {wanted} rows (aspect kept)"
+    ]
 
 
 def _patch_run_paths(patch_model: Any) -> tuple[Path, Path]:

@@ -2,23 +2,28 @@
 
 Stages run in order on the same weights, each a ``model.fit`` call that picks up the global
 epoch count where the previous stage stopped. Everything needed to resume after a crash is
-on disk at the end of every epoch:
+on disk at the end of every epoch, each file written to a temporary name and renamed, in an
+order that keeps them in agreement after a kill at any instant
+(``keras_mia.training.resume``):
 
-- ``checkpoints/stage<i>_backup/``: ``BackupAndRestore`` of the stage in progress (weights and
-  epoch), so re-running the same command continues from the last finished epoch;
+- ``best.keras``: the best epoch on ``training.monitor`` (a tie broken by
+  ``training.monitor_tie_break``), with the record of which epoch and value it holds;
+- ``history.csv``: one row per epoch, with a ``stage`` column;
+- ``checkpoints/stage<i>_backup/epoch_<NNNN>/``: the weights and optimizer state of the stage
+  in progress (the newest two), so re-running the same command continues from the last
+  finished epoch;
 - ``checkpoints/stage<i>_done.weights.h5``: the weights at the end of each finished stage, so a
-  resumed run skips finished stages;
-- ``history.csv`` (``CSVLogger``, appended, one row per epoch, with a ``stage`` column) and
-  ``best.keras`` (the best epoch on ``training.monitor``, a tie broken by
-  ``training.monitor_tie_break``; the best values are re-read from ``history.csv`` on resume).
+  resumed run skips finished stages.
+
+On a re-run the files are reconciled with the backup before training continues
+(:func:`keras_mia.training.resume.reconcile`).
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
 import dataclasses
-import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -27,17 +32,36 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from keras_mia.data.checks import check_training_manifest
+from keras_mia.errors import UserError
 from keras_mia.data.manifest import Manifest
 from keras_mia.preprocessing.record import PREPARATION_FILE, carry_preparation
 from keras_mia.recipes import dump_recipe, load_recipe
 from keras_mia.training.backbone import describe_backbone, resolve_backbone
-from keras_mia.training.checkpoint import BestModelCheckpoint, best_epoch
+from keras_mia.training.checkpoint import (
+    best_epoch,
+    best_record,
+    describe_best_record,
+    read_best_record,
+    same_best,
+    save_model_with_record,
+)
 from keras_mia.training.compile import make_loss, make_metrics, make_optimizer
 from keras_mia.training.config import RecipeConfig, StageConfig, positive_class_index
 from keras_mia.training.distribute import (
     describe_devices,
     describe_strategy,
     distribution_scope,
+    multi_worker_strategy,
+    worker_run_dir,
+)
+from keras_mia.training.resume import (
+    EpochEndWriter,
+    list_backups,
+    read_history,
+    reconcile,
+    restore_backup,
+    save_weights_atomic,
 )
 from keras_mia.training.run_dir import RunDir, tee_output
 from keras_mia.utils.typed_config import ConfigError, to_dict
@@ -55,6 +79,7 @@ class TrainResult:
     monitor: str
     epochs_run: int
     seconds: float
+    note: str | None = None
 
     def summary(self) -> str:
         """The one-screen summary printed at the end of ``train``."""
@@ -64,11 +89,13 @@ class TrainResult:
             else f"no {self.monitor} was logged (no validation split?)"
         )
         root = self.run_dir.root
+        epochs = f"{self.epochs_run} epoch{'' if self.epochs_run == 1 else 's'} this call"
         return "\n".join(
             [
                 "=" * 72,
-                f"Training finished in {self.seconds:.0f} s ({self.epochs_run} epochs this call).",
+                f"Training finished in {self.seconds:.0f} s ({epochs}).",
                 f"Best: {best}",
+                *([f"Note: {self.note}"] if self.note else []),
                 f"Run folder:      {root}",
                 f"  best model:    {self.run_dir.best_model}",
                 f"  history:       {self.run_dir.history}",
@@ -202,29 +229,6 @@ class _StageColumn(keras.callbacks.Callback):
             logs["stage"] = float(self.index)
 
 
-def _read_history(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _dedupe_history(path: Path) -> None:
-    """Keeps the last row per epoch (a crash between logging and backing up repeats one)."""
-    rows = _read_history(path)
-    if not rows:
-        return
-    by_epoch: dict[int, dict[str, str]] = {}
-    for row in rows:
-        by_epoch[int(float(row["epoch"]))] = row
-    fields = list(rows[0].keys())
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for epoch in sorted(by_epoch):
-            writer.writerow(by_epoch[epoch])
-
-
 def _stage_data(config: RecipeConfig, stage: StageConfig):
     augment = config.data.augment
     if stage.crop is not None:
@@ -246,16 +250,47 @@ def _lr_schedule(stage: StageConfig):
     return schedule
 
 
+def _has_trained(run: RunDir) -> bool:
+    """Whether a run folder holds the result of at least one finished epoch."""
+    try:
+        logged = bool(read_history(run.history))
+    except ValueError:
+        logged = True
+    return (
+        logged
+        or run.best_model.is_file()
+        or run.last_model.is_file()
+        or any(run.checkpoints.glob("stage*_done.weights.h5"))
+        or any(list_backups(folder) for folder in run.checkpoints.glob("stage*_backup"))
+    )
+
+
 def _check_same_run(run: RunDir, config: RecipeConfig) -> None:
-    """Refuses to resume a run folder that holds a different configuration."""
+    """Refuses to resume a run folder that holds a different configuration.
+
+    A folder whose earlier start never finished an epoch (e.g. the model could not be built
+    at that input size) takes the new configuration.
+    """
     if not run.config.is_file():
         return
-    previous = load_recipe(run.config)
-    if to_dict(previous) != to_dict(config):
-        raise ConfigError(
-            f"{run.root} holds a run with a different configuration; use a new --out, or "
-            f"repeat that run with --config {run.config}"
-        )
+    try:
+        same = to_dict(load_recipe(run.config)) == to_dict(config)
+    except ConfigError as err:
+        if _has_trained(run):
+            raise ConfigError(
+                f"{run.config} cannot be read ({err}); use a new --out"
+            ) from None
+        same = False
+    if same:
+        return
+    if not _has_trained(run):
+        print(f"keras_mia: {run.config} is from a start that never finished an epoch; "
+              "replaced by this configuration")
+        return
+    raise ConfigError(
+        f"{run.root} holds a run with a different configuration; use a new --out, or "
+        f"repeat that run with --config {run.config}"
+    )
 
 
 def train(
@@ -282,22 +317,26 @@ def train(
         ConfigError: a configuration error, before the run folder is created where possible
             (e.g. ``mammo_whole_image`` without ``model.options.patch_model``).
     """
+    multi_worker = config.training.distribution == "multi_worker"
+    if multi_worker and keras.backend.backend() == "tensorflow":
+        # TensorFlow configures the collectives only before it runs anything, and
+        # resolve_backbone may load a .keras model.
+        multi_worker_strategy()
     # Before the run folder exists: a whole-image run inherits its patch run's scaling.
     config = resolve_backbone(config)
-    run = RunDir(Path(run_dir)).create()
-    with tee_output(run.log):
-        return _train(config, run, verbose, list(callbacks or []))
-
-
-def _resumed_epoch(backup: Path) -> int | None:
-    """The epoch a stage's ``BackupAndRestore`` folder will resume at (None: no backup)."""
-    metadata = backup / "training_metadata.json"
-    if not metadata.is_file():
-        return None
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except (ValueError, KeyError, OSError):
-        return None
+    # Before the run folder exists too: a manifest that cannot be trained on (one class,
+    # unknown labels, missing or unreadable files) is one line naming the rows.
+    for warning in check_training_manifest(config).warnings:
+        print(f"keras_mia: warning: {warning}", file=sys.stderr)
+    # Several workers: only the chief writes run_dir, each other worker a folder beside it
+    # (removed when it finishes), so that no two processes save one file at once.
+    own_dir = worker_run_dir(run_dir) if multi_worker else contextlib.nullcontext(run_dir)
+    with own_dir as folder:
+        run = RunDir(Path(folder))
+        run.check_reusable()
+        run.create()
+        with tee_output(run.log):
+            return _train(config, run, verbose, list(callbacks or []))
 
 
 def _train(
@@ -354,18 +393,10 @@ def _train(
         model = build_model_for(config)
     class_weight = _class_weights(manifest, config, classes)
 
-    _dedupe_history(run.history)
     training = config.training
-    _, best_value, best_tie = best_epoch(
-        _read_history(run.history), training.monitor, training.monitor_mode,
-        training.monitor_tie_break,
-    )
-    best_checkpoint = BestModelCheckpoint(
-        run.best_model, training.monitor, training.monitor_mode, training.monitor_tie_break,
-        best_value=best_value, best_tie=best_tie,
-    )
+    ranking = (training.monitor, training.monitor_mode, training.monitor_tie_break)
     has_val = bool(manifest.select("val"))
-    epochs_before = len(_read_history(run.history))
+    writer: EpochEndWriter | None = None
     offset = 0
     for index, (stage, epochs) in enumerate(
         zip(config.training.stages, config.training.stage_epochs())
@@ -374,6 +405,8 @@ def _train(
             continue
         if run.stage_weights(index).is_file():
             model.load_weights(run.stage_weights(index))
+            # A kill between writing the stage's weights and removing its backups.
+            shutil.rmtree(run.stage_backup(index), ignore_errors=True)
             offset += epochs
             print(f"keras_mia: stage {index} ({stage.name}) already finished; skipped")
             continue
@@ -401,24 +434,32 @@ def _train(
                 ),
                 jit_compile=config.training.jit_compile,
             )
+        resume_at = offset
+        if writer is None:
+            # The first stage this call trains: resume it from its backup, and make
+            # history.csv and best.keras agree with that point.
+            with _strategy_scope(strategy):  # it may build the optimizer's variables
+                backup = restore_backup(run.stage_backup(index), model, offset, offset + epochs)
+            if backup is not None:
+                resume_at = backup.epoch
+                print(f"keras_mia: resuming stage {index} after epoch {backup.epoch} "
+                      f"(from its backup {backup.label})")
+            writer = EpochEndWriter(
+                run, reconcile(run, resume_at, backup, *ranking, has_val), *ranking, has_val
+            )
+        else:
+            shutil.rmtree(run.stage_backup(index), ignore_errors=True)
+        writer.begin_stage(index)
         callbacks = [
             _StageColumn(index),
             keras.callbacks.LearningRateScheduler(_lr_schedule(stage)),
             keras.callbacks.TerminateOnNaN(),
-            # CSVLogger before BackupAndRestore: an epoch is logged before it is backed up.
-            keras.callbacks.CSVLogger(str(run.history), append=True),
-            keras.callbacks.BackupAndRestore(
-                str(run.stage_backup(index)), double_checkpoint=True
-            ),
+            # After every callback that adds to the logs: it writes the epoch's files.
+            writer,
         ]
-        if has_val:
-            callbacks.append(best_checkpoint)
         if config.training.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(log_dir=str(run.tensorboard)))
         callbacks.extend(extra_callbacks)
-        resumed = _resumed_epoch(run.stage_backup(index))
-        if resumed is not None:
-            print(f"keras_mia: resuming stage {index} after epoch {resumed} (from its backup)")
         print(
             f"keras_mia: stage {index} '{stage.name}': train {stage.trainable}, "
             f"{stage.optimizer} lr={stage.learning_rate:g}"
@@ -426,41 +467,79 @@ def _train(
                if stage.weight_decay else "")
             + f", epochs {offset + 1}-{offset + epochs}"
         )
-        model.fit(
-            train_ds,
-            validation_data=val_ds,
-            initial_epoch=offset,
-            epochs=offset + epochs,
-            class_weight=class_weight,
-            steps_per_epoch=config.training.steps_per_epoch,
-            callbacks=callbacks,
-            shuffle=False,  # the tf.data pipeline shuffles, seeded from the config
-            verbose=verbose,
-        )
-        if model.stop_training:  # TerminateOnNaN
-            raise RuntimeError(
-                f"Training stopped: the loss became NaN in stage {index} ({stage.name}). "
-                f"Lower the learning rate (--set training.stages.{index}.learning_rate=...)."
+        if resume_at < offset + epochs:
+            model.fit(
+                train_ds,
+                validation_data=val_ds,
+                initial_epoch=resume_at,
+                epochs=offset + epochs,
+                class_weight=class_weight,
+                steps_per_epoch=config.training.steps_per_epoch,
+                callbacks=callbacks,
+                shuffle=False,  # the tf.data pipeline shuffles, seeded from the config
+                verbose=verbose,
             )
-        model.save_weights(run.stage_weights(index))
+            if model.stop_training:  # TerminateOnNaN
+                raise UserError(
+                    f"Training stopped: the loss became NaN in stage {index} ({stage.name}). "
+                    f"Lower the learning rate (--set training.stages.{index}.learning_rate=...)."
+                )
+        _finish_stage(run, model, index)
         offset += epochs
 
-    model.save(run.last_model)
-    if not has_val:
-        # Without a validation split the last model is the best we can say.
-        model.save(run.best_model)
-    _dedupe_history(run.history)
-    best, best_value, _ = best_epoch(
-        _read_history(run.history), training.monitor, training.monitor_mode,
-        training.monitor_tie_break,
-    )
+    if writer is None:
+        # Every stage had finished: still check that the files agree.
+        reconcile(run, offset, None, *ranking, has_val)
+    _save_final(run, model, offset, has_val)
+    best, best_value, note = _final_best(run, config, has_val)
     result = TrainResult(
         run_dir=run,
         best_epoch=best,
         best_value=best_value,
         monitor=config.training.monitor,
-        epochs_run=len(_read_history(run.history)) - epochs_before,
+        epochs_run=writer.epochs_written if writer is not None else 0,
         seconds=time.time() - started,
+        note=note,
     )
     print(result.summary())
     return result
+
+
+# The writes after the epochs (like EpochEndWriter's), kept together: each is atomic.
+
+
+def _finish_stage(run: RunDir, model: keras.Model, index: int) -> None:
+    """Marks a stage done (its weights), then drops its backups."""
+    save_weights_atomic(model, run.stage_weights(index))
+    shutil.rmtree(run.stage_backup(index), ignore_errors=True)
+
+
+def _save_final(run: RunDir, model: keras.Model, epochs: int, has_val: bool) -> None:
+    last = best_record(epochs, None, None, None)
+    save_model_with_record(model, run.last_model, last)
+    if not has_val:
+        # Without a validation split the last model is the best we can say.
+        save_model_with_record(model, run.best_model, last)
+
+
+def _final_best(
+    run: RunDir, config: RecipeConfig, has_val: bool
+) -> tuple[int | None, float | None, str | None]:
+    """The epoch and value ``best.keras`` holds, and a note when history says otherwise."""
+    training = config.training
+    epoch, value, _ = best_epoch(
+        read_history(run.history), training.monitor, training.monitor_mode,
+        training.monitor_tie_break,
+    )
+    if not has_val or not run.best_model.is_file():
+        return epoch, value, None
+    record = read_best_record(run.best_model)
+    if record is None or same_best(record, epoch, value):
+        return epoch, value, None
+    saved = record.get("value")
+    held = describe_best_record(record)
+    history = (f"history.csv's best is epoch {epoch}" if epoch is not None
+               else "history.csv has no best epoch")
+    return int(record["epoch"]), (None if saved is None else float(saved)), (
+        f"{held}, but {history}, whose model was not saved (see the warning above)"
+    )

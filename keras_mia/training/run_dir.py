@@ -65,18 +65,66 @@ class RunDir:
     def tensorboard(self) -> Path:
         return self.root / "logs"
 
+    @property
+    def best_pending(self) -> Path:
+        """A new best model waiting for its epoch's backup before it becomes ``best.keras``."""
+        return self.checkpoints / "best_pending.keras"
+
     def stage_backup(self, index: int) -> Path:
-        """``BackupAndRestore`` folder of stage ``index`` (removed when the stage ends)."""
+        """Backups of stage ``index`` in progress (removed when the stage ends)."""
         return self.checkpoints / f"stage{index}_backup"
+
+    def backup(self, index: int, epoch: int) -> Path:
+        """The backup folder of stage ``index`` after ``epoch`` (1-based, global) epochs."""
+        return self.stage_backup(index) / f"epoch_{epoch:04d}"
 
     def stage_weights(self, index: int) -> Path:
         """Weights at the end of stage ``index``; their presence marks the stage as done."""
         return self.checkpoints / f"stage{index}_done.weights.h5"
 
+    def check_reusable(self) -> None:
+        """Refuses a folder ``train`` must not write into.
+
+        An absent or empty folder, or a run folder (it has ``config.yaml``, or holds only
+        what a run that failed before its first epoch leaves, e.g. ``log.txt``) is fine.
+
+        Raises:
+            FileExistsError: ``root`` is a file, or a non-empty folder that is not a run.
+        """
+        if not self.root.exists():
+            return
+        if not self.root.is_dir():
+            raise FileExistsError(
+                f"{self.root} is a file, not a run folder; choose another --out. "
+                f"Received: {str(self.root)!r}"
+            )
+        if self.config.is_file():
+            return
+        foreign = sorted(
+            entry.name for entry in self.root.iterdir()
+            # Hidden names: what a killed write-then-rename leaves (".NAME.*.tmp*"), or a
+            # file manager's (".DS_Store"); train never writes over them.
+            if entry.name not in _RUN_ENTRIES and not entry.name.startswith(".")
+        )
+        if foreign:
+            raise FileExistsError(
+                f"{self.root} is not empty and is not a keras_mia run folder (no config.yaml; "
+                f"it holds {foreign[0]!r}"
+                + (f" and {len(foreign) - 1} more" if len(foreign) > 1 else "")
+                + "); choose a new or empty --out"
+            )
+
     def create(self) -> "RunDir":
         for folder in (self.root, self.checkpoints, self.plots):
             folder.mkdir(parents=True, exist_ok=True)
         return self
+
+
+# What `train` writes into a run folder before (or without) its config.yaml.
+_RUN_ENTRIES = frozenset(
+    {"config.yaml", "history.csv", "checkpoints", "best.keras", "plots", "eval",
+     "saved_model", "log.txt", "logs", "preparation.json"}
+)
 
 
 class _Tee(io.TextIOBase):

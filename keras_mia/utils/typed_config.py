@@ -14,11 +14,86 @@ from typing import Any, Literal, Union
 
 import yaml
 
-__all__ = ["ConfigError", "from_dict", "to_dict", "apply_overrides", "parse_assignment"]
+__all__ = [
+    "ConfigError",
+    "from_dict",
+    "to_dict",
+    "apply_overrides",
+    "parse_assignment",
+    "load_yaml",
+    "MAX_YAML_NODES",
+]
+
+# Most nodes a configuration YAML may expand to, aliases counted as copies: recipes have a
+# few hundred; an alias bomb ("billion laughs") has 10**9 in a kilobyte.
+MAX_YAML_NODES = 100_000
 
 
 class ConfigError(ValueError):
     """A configuration key is unknown, missing or of the wrong type."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a document expanding to more than ``MAX_YAML_NODES``.
+
+    Aliases are legitimate YAML, and PyYAML builds them as shared objects in no time; it is
+    walking the result (overrides, type checks) that explodes. So the composed node graph is
+    measured, each node counted once per path that reaches it, before anything is built.
+    """
+
+    def construct_document(self, node):
+        _expanded_size(node, MAX_YAML_NODES, {}, getattr(self, "name", "<yaml>"))
+        return super().construct_document(node)
+
+
+def _expanded_size(node, limit: int, sizes: dict, source: str) -> int:
+    """Nodes under ``node`` with aliases expanded; memoised, so linear in the graph."""
+    key = id(node)
+    if key in sizes:
+        if sizes[key] < 0:
+            raise ConfigError(f"{source}: recursive YAML alias (an anchor used inside itself)")
+        return sizes[key]
+    sizes[key] = -1
+    total = 1
+    if isinstance(node, yaml.SequenceNode):
+        children = node.value
+    elif isinstance(node, yaml.MappingNode):
+        children = [item for pair in node.value for item in pair]
+    else:
+        children = []
+    for child in children:
+        total += _expanded_size(child, limit, sizes, source)
+        if total > limit:
+            raise ConfigError(
+                f"{source}: the YAML expands to more than {limit:,} values through its "
+                "aliases (*name); refused as an alias bomb. Write the values out instead."
+            )
+    sizes[key] = total
+    return total
+
+
+def load_yaml(stream, source: str | None = None) -> Any:
+    """Reads one YAML document safely: plain data only, and no alias bomb.
+
+    Args:
+        stream: a string or an open text file.
+        source: the file name for messages (default: the stream's ``name``).
+
+    Returns:
+        The document (``None`` for an empty one).
+
+    Raises:
+        ConfigError: the document expands to more than ``MAX_YAML_NODES`` values through
+            aliases, or an alias refers to its own anchor.
+        yaml.YAMLError: not valid YAML.
+    """
+    loader = _BoundedLoader(stream)
+    if source is not None:
+        loader.name = source
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _type_name(tp: Any) -> str:
@@ -192,7 +267,7 @@ def parse_assignment(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"--set expects key=value. Received: {text!r}")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw, f"--set {key.strip()}") if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return [part.strip() for part in key.strip().split(".")], value

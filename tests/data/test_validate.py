@@ -44,7 +44,13 @@ def test_clean_manifest_is_ok_and_summarised(tmp_path, capsys):
     assert "7 image(s), 6 patient(s), 2 label(s)" in summary
     assert summary.splitlines()[1].split() == ["split", "a", "b", "images", "patients"]
     assert summary.splitlines()[2].split() == ["train", "3", "1", "4", "3"]
-    assert summary.splitlines()[-2].split() == ["total", "4", "3", "7", "6"]
+    assert summary.splitlines()[-3].split() == ["total", "4", "3", "7", "6"]
+    # val holds only 'b': a warning, not a problem.
+    assert report.warnings == [
+        "split 'val' has only one class ('b', 1 row(s)): a classifier cannot learn or be "
+        "scored on it (AUC needs both classes); re-split by patient with stratification"
+    ]
+    assert summary.splitlines()[-2] == f"warning: {report.warnings[0]}"
     assert summary.endswith("OK: no problem found")
 
     assert cli.main(["validate", str(path)]) == 0

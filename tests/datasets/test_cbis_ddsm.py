@@ -413,19 +413,6 @@ def test_seed_scale_prepares_each_scan_at_066_of_its_size(src, prepared_scaled):
     assert (record.scale, record.patch_set, record.patch_size) == (0.66, "roi_crops", 64)
 
 
-def test_roi_crop_window_shifts_inside_the_image():
-    from keras_mia.datasets.cbis_ddsm import roi_crop_window
-
-    roi = np.zeros((100, 80), bool)
-    roi[2:6, 70:78] = True  # at the top-right corner
-    assert roi_crop_window(roi, 32, roi.shape) == (0, 48)
-    roi[:] = False
-    roi[40:50, 30:40] = True
-    assert roi_crop_window(roi, 20, roi.shape) == (35, 25)
-    # An image narrower than the crop: the crop starts at 0 (and is padded when written).
-    assert roi_crop_window(roi, 90, roi.shape) == (0, 0)
-
-
 def test_scale_and_image_size_exclude_each_other(src, tmp_path):
     with pytest.raises(ValueError, match="not both"):
         prepare("cbis-ddsm", src, tmp_path / "o", scale=0.66, image_size="64x64", quiet=True)

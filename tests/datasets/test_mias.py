@@ -201,6 +201,9 @@ def test_mias_dev_images_labels_and_segmentation(mias_dev):
         assert 0.1 < breast.mean() < 0.7
     data = json.loads((mias_dev.out_dir / "preparation.json").read_text())
     assert data["segment"] is True and data["scale"] == 1.0 and data["dataset"] == "mias"
+    # The two images whose segmentation a human should look at: mdb141 (a large breast
+    # touching three borders) and mdb002 (a band of the film's edge joined along the top).
+    assert "segmentation to check: 2 image(s): mdb002, mdb141" in mias_dev.notes
 
 
 @pytest.mark.shared_data
@@ -260,3 +263,35 @@ def test_patches_s_follow_shens_set_s(tmp_path):
     assert len({r["split"] for r in patches}) == 3
     without = [k for k, rows in info.items() if rows[0].severity and rows[0].x is None]
     assert without and any(f"{len(without)} abnormalit" in n for n in report.notes)
+
+
+def test_roi_crops_centre_each_circle_with_the_merged_mask(tmp_path):
+    src = generate_raw("mias", tmp_path / "raw", n=8, seed=0)
+    report = prepare("mias", src, tmp_path / "out", roi_crops=96, split="auto", quiet=True)
+    info = read_info(src / "Info.txt")
+    crop_manifest = tmp_path / "out" / "roi_crops_96" / "manifest.csv"
+    crops = Manifest.load(crop_manifest)
+    images = {Path(r["image_path"]).stem: r for r in Manifest.load(report.manifest_path)}
+    assert validate_manifest(crop_manifest).ok
+    record = find_preparation(crop_manifest)[0]
+    assert (record.patch_set, record.patch_size) == ("roi_crops", 96)
+    placed = {k: [r for r in rows if r.x is not None] for k, rows in info.items()}
+    assert len(crops) == sum(len(v) for k, v in placed.items() if k in images) > 0
+    for row in crops:
+        refnum = row["study_id"]
+        image_row = images[refnum]
+        assert (row["label"], row["split"], row["patient_id"]) == (
+            image_row["label"], image_row["split"], image_row["patient_id"])
+        image = read_image(Manifest.load(report.manifest_path).resolve(image_row["image_path"]))
+        mask = np.asarray(Image.open(crops.resolve(row["mask_path"]))) > 0
+        crop = read_image(crops.resolve(row["image_path"]))
+        top, left = int(row["crop_top"]), int(row["crop_left"])
+        assert crop.shape == mask.shape == (96, 96)
+        np.testing.assert_array_equal(crop, image[top:top + 96, left:left + 96])
+        circle = placed[refnum][int(row["roi"][3:])]
+        # The crop is centred on its circle (shifted only to stay inside the image).
+        centre = (1024 - circle.y - top, circle.x - left)
+        assert mask[centre] and all(0 <= c < 96 for c in centre)
+        if 48 <= 1024 - circle.y <= 1024 - 48 and 48 <= circle.x <= 1024 - 48:
+            assert abs(centre[0] - 48) <= 1 and abs(centre[1] - 48) <= 1
+    assert any("roi_crops_96:" in note and "lesion" in note for note in report.notes)

@@ -317,3 +317,24 @@ def test_segmentation_truth_comes_from_labels_not_masks(tmp_path):
     with pytest.raises(ConfigError, match="Malignant"):
         evaluate_run(run, verbose=False, write_plots=False,
                      overrides=["evaluation.image_positive=[Malignant]"])
+
+
+def test_a_manifest_at_another_pixel_size_is_warned_about_by_name(tmp_path, capsys):
+    from keras_mia.preprocessing import MammogramPreparation, write_preparation
+
+    manifest = _write_segmentation_data(tmp_path / "data")
+    run = _lesion_detector_run(tmp_path, manifest, 10)
+    # The run learned CBIS-DDSM scans at the seed's 0.66 (about 70 micron pixels) ...
+    write_preparation(run, MammogramPreparation(image_size=None, scale=0.66, dataset="cbis_ddsm"))
+    write_preparation(manifest.parent, MammogramPreparation(
+        image_size=None, scale=0.66, dataset="cbis_ddsm"))
+    assert evaluate_run(run, verbose=False, write_plots=False)["warnings"] == []
+    # ... and is scored on mini-MIAS films at their native 200 microns.
+    write_preparation(manifest.parent, MammogramPreparation(
+        image_size=None, scale=1.0, dataset="mias"))
+    metrics = evaluate_run(run, verbose=False, write_plots=False)
+    assert len(metrics["warnings"]) == 1
+    message = metrics["warnings"][0]
+    assert str(manifest) in message and "cbis_ddsm images of about 70 micron" in message
+    assert "mias images of about 200 micron" in message and "2.9x smaller" in message
+    assert f"keras_mia: warning: {message}" in capsys.readouterr().err

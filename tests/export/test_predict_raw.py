@@ -207,7 +207,7 @@ def test_patch_heatmap_of_a_raw_file_is_that_of_the_prepared_image(
     assert "scored as one 16x16 patch" in rows[0]["warnings"]
 
 
-def test_a_heatmap_slides_at_the_scale_the_patches_were_seen(raw_cbis, tmp_path):
+def test_a_heatmap_slides_at_the_scale_the_patches_were_seen(raw_cbis, tmp_path, capsys):
     from tests.export.conftest import make_run, patch_classifier
 
     # 16 px patches seen at 32 x 32: the window must cover 16 prepared pixels, so the
@@ -223,12 +223,19 @@ def test_a_heatmap_slides_at_the_scale_the_patches_were_seen(raw_cbis, tmp_path)
     model = load(export, warn=False)
     model_input = model.read(raw, heatmap=True)
     assert model_input.whole.shape == (PREPARED[0] * 2, PREPARED[1] * 2)
-    assert any("resized by 2" in note for note in model_input.warnings)
+    # How heatmaps rescale is the model's, said once, not a warning on every file.
+    assert model.heatmap_scale == 2.0 and "resized by 2 before" in model.heatmap_note
+    assert not any("resized by" in note for note in model_input.warnings)
     doubled = np.asarray(Image.fromarray(_prepared_png(raw_cbis, scan).astype(np.float32), "F")
                          .resize((PREPARED[1] * 2, PREPARED[0] * 2), Image.Resampling.BILINEAR))
     np.testing.assert_allclose(model_input.whole, doubled, rtol=1e-5)
     assert model.heatmap(model_input, stride=8).shape[:2] == (
         (PREPARED[0] * 2 - 32) // 8 + 1, (PREPARED[1] * 2 - 32) // 8 + 1)
+    capsys.readouterr()
+    raws = [path for _, path in sorted(raw_cbis["raw"].items())[:2]]
+    rows, _ = predict_files(export, raws, heatmap_dir=tmp_path / "maps", heatmap_stride=8)
+    assert capsys.readouterr().err.count("note: heatmap: the patches were cut at 16x16") == 1
+    assert not any("resized by" in row["warnings"] for row in rows)
 
 
 def test_a_photograph_a_thumbnail_and_a_ct_file_are_warned_about_by_name(

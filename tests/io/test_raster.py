@@ -206,7 +206,9 @@ def test_animated_png_frames(tmp_path):
     frames = [Image.fromarray(_gray(seed=k)) for k in range(3)]
     frames[0].save(tmp_path / "anim.png", save_all=True, append_images=frames[1:])
     np.testing.assert_array_equal(read_image(tmp_path / "anim.png", frame=2), np.asarray(frames[2]))
-    np.testing.assert_array_equal(read_image(tmp_path / "anim.png"), np.asarray(frames[0]))
+    with pytest.warns(UserWarning, match="3 frames read as one image; frame 0 was used"):
+        image = read_image(tmp_path / "anim.png")
+    np.testing.assert_array_equal(image, np.asarray(frames[0]))
     with pytest.raises(ImageReadError, match="frame 3 is out of range"):
         read_image(tmp_path / "anim.png", frame=3)
 

@@ -286,3 +286,18 @@ def test_check_segmentation_names_what_looks_wrong():
     big[:, 5:] = True
     assert check_segmentation(big) == [
         "breast region touches 3 image borders (top, bottom, right)"]
+
+
+def test_check_segmentation_names_a_film_edge_band():
+    # An MLO breast meeting the top border over its own width is plausible ...
+    mlo = np.zeros((100, 80), bool)
+    mlo[:70, :40] = True
+    assert check_segmentation(mlo) == []
+    # ... a strip of the film's edge across the top, joined to it, is not.
+    band = mlo.copy()
+    band[:2, :75] = True
+    assert check_segmentation(band) == [
+        "breast region runs along the top border (75 px) far beyond the breast 3 px further "
+        "in (40 px): a band of the film's edge"]
+    flipped = check_segmentation(band[::-1])
+    assert len(flipped) == 1 and "bottom border" in flipped[0]

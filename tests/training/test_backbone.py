@@ -194,3 +194,47 @@ def test_whole_image_run_stands_on_the_trained_patch_run(patch_run, tmp_path):
     assert metadata["backbone"]["source"] == "patch"
     assert metadata["backbone"]["mean"] == patch_config.data.mean
     assert metadata["preprocessing"]["mean"] == patch_config.data.mean
+
+
+def _prepared_folder(folder: Path, record, height: int) -> Path:
+    """A whole-image manifest (one black image of ``height`` rows) with its record."""
+    from PIL import Image
+
+    from keras_mia.data.manifest import write_manifest
+    from keras_mia.preprocessing import write_preparation
+
+    (folder / "images").mkdir(parents=True)
+    Image.fromarray(np.zeros((height, height), np.uint8)).save(folder / "images" / "a.png")
+    write_preparation(folder, record)
+    return write_manifest(folder / "manifest.csv", [
+        {"image_path": "images/a.png", "label": "malignant", "patient_id": "p", "split": "train"}])
+
+
+@pytest.mark.parametrize("whole_record, image_size, expected", [
+    ({"scale": 1.0, "image_size": None}, [256, 256], None),
+    ({"scale": 1.0, "image_size": None}, [1024, 1024], "4.00x the size it learned"),
+    ({"scale": 0.66, "image_size": None}, [256, 256], "another pixel scale"),
+])
+def test_a_whole_image_run_at_another_pixel_scale_is_warned_by_name(
+        tmp_path, whole_record, image_size, expected):
+    import warnings
+
+    from keras_mia.preprocessing import MammogramPreparation, write_preparation
+    from keras_mia.training.backbone import BackboneScaleWarning
+
+    # mias_dev: 224 px patches of native 1024-row images, shrunk to 56 (a factor 1/4).
+    run = _fake_patch_run(tmp_path / "patch", ["variant=mias_dev"])
+    write_preparation(run, MammogramPreparation(
+        image_size=None, scale=1.0, dataset="mias", patch_set="s", patch_size=224))
+    manifest = _prepared_folder(
+        tmp_path / "whole", MammogramPreparation(dataset="mias", **whole_record), 1024)
+    config = _whole(f"model.options.patch_model={run}", f"manifest={manifest}",
+                    f"data.image_size={image_size}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        resolve_backbone(config)
+    messages = [str(w.message) for w in caught if w.category is BackboneScaleWarning]
+    if expected is None:
+        assert messages == []
+    else:
+        assert len(messages) == 1 and expected in messages[0] and str(run.resolve()) in messages[0]

@@ -149,7 +149,7 @@ def test_rerun_after_a_crash_resumes_where_it_stopped(tmp_path, hello_world_mani
                              capture_output=True, text=True, timeout=300)
     assert crashed.returncode == 17, crashed.stderr[-2000:]
     assert [r["epoch"] for r in _history(run)] == ["0"]
-    assert (RunDir(run).stage_backup(0) / "training_metadata.json").is_file()
+    assert (RunDir(run).backup(0, 1) / "model.weights.h5").is_file()
 
     resumed = subprocess.run([sys.executable, str(script), "resume"], env=env,
                              capture_output=True, text=True, timeout=300)
@@ -206,10 +206,13 @@ def test_config_errors_name_the_key(tmp_path, hello_world_manifest, override, me
         train(_config(hello_world_manifest, override), tmp_path / "run", verbose=0)
 
 
-def test_missing_manifest_is_a_config_error(tmp_path):
+def test_missing_manifest_is_named_before_the_run_folder_exists(tmp_path):
+    from keras_mia.data.manifest import ManifestError
+
     config = load_recipe("hello_world", [f"manifest={tmp_path / 'none.csv'}", *TINY_OVERRIDES])
-    with pytest.raises(ConfigError, match="file not found"):
+    with pytest.raises(ManifestError, match="none.csv is not found"):
         train(config, tmp_path / "run", verbose=0)
+    assert not (tmp_path / "run").exists()
 
 
 _MIRRORED_RUN = textwrap.dedent(
