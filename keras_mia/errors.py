@@ -73,7 +73,7 @@ _OWN_CODE_TYPES: tuple[type[BaseException], ...] = (
 # sys.modules instead of imported: an exception of a module never imported cannot occur,
 # and the boundary must not import the image readers (and their dependencies) to find out.
 _EXPECTED_CLASSES: tuple[tuple[str, str], ...] = (
-    ("keras_mia.utils.typed_config", "ConfigError"),
+    ("keras_mia.config.typed", "ConfigError"),
     ("keras_mia.data.manifest", "ManifestError"),
     ("keras_mia.io.errors", "ImageReadError"),
 )

@@ -1,6 +1,6 @@
 """Training-time augmentation built from Keras 3's image preprocessing layers.
 
-:class:`Augmenter` turns an :class:`~keras_mia.data.pipeline_config.AugmentConfig` into a
+:class:`Augmenter` turns an :class:`~keras_mia.config.data.AugmentConfig` into a
 chain of Keras layers (``RandomCrop``, ``RandomFlip``, ``RandomRotation``, ``RandomZoom``,
 ``RandomShear``, ``RandomTranslation``) plus an additive intensity shift, and applies it to
 one image, or one image and its segmentation mask, inside a ``tf.data`` map. With
@@ -40,7 +40,7 @@ import keras
 import tensorflow as tf
 from keras.random import SeedGenerator
 
-from keras_mia.data.pipeline_config import AugmentConfig
+from keras_mia.config.data import AugmentConfig
 
 __all__ = ["Augmenter", "Keras2Shear", "keras2_shear_matrix"]
 

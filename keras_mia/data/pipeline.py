@@ -39,7 +39,7 @@ import tensorflow as tf
 from keras_mia.data.augment import Augmenter
 from keras_mia.data.decode import FORMATS, decode_image, decode_mask, format_code
 from keras_mia.data.normalize import center_crop, normalize, resize
-from keras_mia.data.pipeline_config import AugmentConfig, PipelineConfig
+from keras_mia.config.data import AugmentConfig, PipelineConfig
 
 __all__ = [
     "build_dataset",

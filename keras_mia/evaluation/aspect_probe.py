@@ -210,7 +210,7 @@ def probe_aspect(
         to_class_probabilities,
     )
     from keras_mia.recipes import load_recipe
-    from keras_mia.training.config import positive_class_index
+    from keras_mia.config.recipe import positive_class_index
     from keras_mia.training.engine import prepare_manifest
     from keras_mia.training.run_dir import RunDir
 

@@ -45,7 +45,7 @@ from keras_mia.evaluation.segmentation import (
     pixel_metrics,
 )
 from keras_mia.evaluation.thresholds import choose_threshold
-from keras_mia.training.config import positive_class_index
+from keras_mia.config.recipe import positive_class_index
 from keras_mia.utils.atomic import atomic_path, write_text_atomic
 
 __all__ = ["evaluate_run", "load_run_model", "to_class_probabilities", "outputs_are_logits"]
@@ -87,7 +87,7 @@ def evaluate_run(
 
     Raises:
         FileNotFoundError: the run folder has no ``config.yaml`` or ``best.keras``.
-        keras_mia.utils.typed_config.ConfigError: no manifest, an unknown positive class,
+        keras_mia.config.typed.ConfigError: no manifest, an unknown positive class,
             or a threshold rule that cannot be applied.
         ValueError: the split has no rows, a label is not one of the classes.
     """
@@ -254,7 +254,7 @@ def _predict_split(model, manifest, data, split: str, n_classes: int) -> np.ndar
 
 def _evaluate_classification(model, manifest, rows, data, config, classes, split, out_dir,
                              examples) -> dict[str, Any]:
-    from keras_mia.utils.typed_config import ConfigError
+    from keras_mia.config.typed import ConfigError
 
     evaluation = config.evaluation
     # The pipeline checks every label first and names the rows whose label is unknown.
@@ -448,7 +448,7 @@ def _evaluate_segmentation(model, manifest, rows, data, config, split, out_dir,
     from scipy.special import expit
 
     from keras_mia.data.pipeline import build_dataset
-    from keras_mia.utils.typed_config import ConfigError
+    from keras_mia.config.typed import ConfigError
 
     evaluation = config.evaluation
     if evaluation.threshold_rule != "fixed":

@@ -134,7 +134,7 @@ def _export(run, out: Path, threshold: float | None, heatmap_batch_size: int) ->
     from keras_mia.recipes import load_recipe
 
     from keras_mia.training.checkpoint import describe_best_record
-    from keras_mia.training.config import positive_class_index
+    from keras_mia.config.recipe import positive_class_index
     from keras_mia.utils.atomic import atomic_dir
 
     config = load_recipe(run.config)

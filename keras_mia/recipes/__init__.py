@@ -11,8 +11,8 @@ from pathlib import Path
 
 import yaml
 
-from keras_mia.training.config import RecipeConfig
-from keras_mia.utils.typed_config import (
+from keras_mia.config.recipe import RecipeConfig
+from keras_mia.config.typed import (
     ConfigError,
     apply_overrides,
     from_dict,

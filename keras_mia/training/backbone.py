@@ -31,9 +31,9 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from keras_mia.training.config import PatchRunConfig, RecipeConfig
+from keras_mia.config.recipe import PatchRunConfig, RecipeConfig
 from keras_mia.training.run_dir import RunDir
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 __all__ = [
     "BACKBONES",

@@ -6,9 +6,9 @@ from typing import Any
 
 import keras
 
-from keras_mia.data.pipeline_config import PipelineConfig
-from keras_mia.training.config import StageConfig
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.data import PipelineConfig
+from keras_mia.config.recipe import StageConfig
+from keras_mia.config.typed import ConfigError
 
 __all__ = [
     "make_optimizer",

@@ -47,7 +47,7 @@ from keras_mia.training.checkpoint import (
     save_model_with_record,
 )
 from keras_mia.training.compile import make_loss, make_metrics, make_optimizer
-from keras_mia.training.config import RecipeConfig, StageConfig, positive_class_index
+from keras_mia.config.recipe import RecipeConfig, StageConfig, positive_class_index
 from keras_mia.training.distribute import (
     describe_devices,
     describe_strategy,
@@ -64,7 +64,7 @@ from keras_mia.training.resume import (
     save_weights_atomic,
 )
 from keras_mia.training.run_dir import RunDir, tee_output
-from keras_mia.utils.typed_config import ConfigError, to_dict
+from keras_mia.config.typed import ConfigError, to_dict
 
 __all__ = ["TrainResult", "train", "build_model_for", "prepare_manifest", "training_mean"]
 

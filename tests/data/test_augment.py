@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from keras_mia.data.augment import Augmenter
-from keras_mia.data.pipeline_config import AugmentConfig
+from keras_mia.config.data import AugmentConfig
 
 SIZE = 64
 SEEDS = range(5)

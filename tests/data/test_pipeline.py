@@ -1,4 +1,4 @@
-"""Tests for keras_mia.data.pipeline and keras_mia.data.pipeline_config."""
+"""Tests for keras_mia.data.pipeline and keras_mia.config.data."""
 
 import dataclasses
 import os
@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from keras_mia.data.manifest import Manifest, write_manifest
 from keras_mia.data.pipeline import PipelineConfig, build_dataset, preprocess_image
-from keras_mia.data.pipeline_config import AugmentConfig
+from keras_mia.config.data import AugmentConfig
 from keras_mia.io.writers import write_png
 
 REPO = Path(__file__).resolve().parents[2]

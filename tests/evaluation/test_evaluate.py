@@ -14,7 +14,7 @@ from keras_mia.evaluation.evaluate import evaluate_run, to_class_probabilities
 from keras_mia.evaluation.thresholds import choose_threshold
 from keras_mia.io import read_image, write_png
 from keras_mia.recipes import dump_recipe, load_recipe
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 SIZES = [(40, 36), (48, 40), (32, 50)]
 

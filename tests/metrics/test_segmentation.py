@@ -284,7 +284,7 @@ def test_usable_in_compile_fit_and_evaluate_of_a_logits_model(rng, tmp_path):
 def test_image_level_metrics_are_recipe_metric_names():
     """``training.metrics`` takes Scuccimarra's image-level metrics by name, with the recipe's
     area divisor (so ``training.monitor: val_image_recall`` is a history column)."""
-    from keras_mia.data.pipeline_config import PipelineConfig
+    from keras_mia.config.data import PipelineConfig
     from keras_mia.training.compile import make_metrics
 
     data = PipelineConfig(task="segmentation")
@@ -303,7 +303,7 @@ def test_image_level_metrics_are_recipe_metric_names():
     for metric in (recall_100, recall_750):
         metric.update_state(y_true, y_pred)
     assert float(recall_100.result()) == 0.0 and float(recall_750.result()) == 1.0
-    from keras_mia.utils.typed_config import ConfigError
+    from keras_mia.config.typed import ConfigError
 
     with pytest.raises(ConfigError, match="classification metric"):
         make_metrics(["auc"], data, 0)

@@ -3,7 +3,7 @@
 import pytest
 
 from keras_mia.recipes import dump_recipe, list_recipes, load_recipe
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 RECIPES = ["hello_world", "breast_mri", "mammo_patch", "mammo_whole_image", "mammo_dense"]
 

@@ -15,7 +15,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from keras_mia.data.pipeline import build_dataset
-from keras_mia.data.pipeline_config import PipelineConfig
+from keras_mia.config.data import PipelineConfig
 from keras_mia.losses import WeightedSigmoidCrossEntropy
 from keras_mia.synth import generate
 

@@ -19,7 +19,7 @@ import yaml
 
 from keras_mia.recipes import dump_recipe, load_recipe
 from keras_mia.training.backbone import backbone_record, describe_backbone, resolve_backbone
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 PATCH_MEAN = 87.25
 

@@ -26,7 +26,7 @@ from keras_mia.training import resume
 from keras_mia.training.checkpoint import best_epoch, read_best_record
 from keras_mia.training.engine import train
 from keras_mia.training.run_dir import RunDir
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_tiny_model import TINY_OVERRIDES  # noqa: E402

@@ -17,7 +17,7 @@ import yaml
 from keras_mia.recipes import load_recipe
 from keras_mia.training.engine import train
 from keras_mia.training.run_dir import RunDir
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.typed import ConfigError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from engine_tiny_model import TINY_OVERRIDES  # noqa: E402  (also used by subprocesses)

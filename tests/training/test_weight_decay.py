@@ -17,8 +17,8 @@ from keras_mia.training.compile import (
     CoupledWeightDecaySGD,
     make_optimizer,
 )
-from keras_mia.training.config import StageConfig
-from keras_mia.utils.typed_config import ConfigError, from_dict
+from keras_mia.config.recipe import StageConfig
+from keras_mia.config.typed import ConfigError, from_dict
 
 PARAM = np.array([1.5, -2.0, 0.25, 4.0], dtype="float32")
 GRAD = np.array([0.1, 0.3, -0.2, 0.0], dtype="float32")

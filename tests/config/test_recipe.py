@@ -2,8 +2,8 @@
 
 import pytest
 
-from keras_mia.training.config import StageConfig, TrainingConfig
-from keras_mia.utils.typed_config import ConfigError, from_dict
+from keras_mia.config.recipe import StageConfig, TrainingConfig
+from keras_mia.config.typed import ConfigError, from_dict
 
 
 def _training(epochs, total=None):

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from keras_mia.recipes import list_recipes, load_recipe
-from keras_mia.utils.typed_config import ConfigError, load_yaml, parse_assignment
+from keras_mia.config.typed import ConfigError, load_yaml, parse_assignment
 
 BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
     f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n" for a, b in zip("abcdefgh", "bcdefghi")

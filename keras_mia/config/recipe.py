@@ -1,7 +1,7 @@
 """Typed recipe configuration: what a YAML recipe may say, checked key by key.
 
 A recipe file (``keras_mia/recipes/*.yaml``) has the sections of :class:`RecipeConfig`:
-``data`` (the tf.data pipeline, :class:`keras_mia.data.pipeline_config.PipelineConfig`),
+``data`` (the tf.data pipeline, :class:`keras_mia.config.data.PipelineConfig`),
 ``model``, ``training`` (stages of fine-tuning), ``evaluation``, plus the data set used by the
 synthetic demo and the figures the seed paper reported.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from keras_mia.data.pipeline_config import PipelineConfig
-from keras_mia.utils.typed_config import ConfigError
+from keras_mia.config.data import PipelineConfig
+from keras_mia.config.typed import ConfigError
 
 __all__ = [
     "ScheduleConfig",

@@ -6,7 +6,7 @@ from typing import Literal
 
 import pytest
 
-from keras_mia.utils.typed_config import (
+from keras_mia.config.typed import (
     ConfigError,
     apply_overrides,
     from_dict,

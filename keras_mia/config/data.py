@@ -33,7 +33,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Literal
 
-from keras_mia.utils.typed_config import from_dict
+from keras_mia.config.typed import from_dict
 
 __all__ = [
     "AugmentConfig",
